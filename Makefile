@@ -1,0 +1,42 @@
+# Fresh machine: `make demo` runs the main job end to end, `make test` runs the test suite.
+# Both create (or refresh) .venv at the repository root and install everything they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.deps-installed
+
+.PHONY: install demo test lint typecheck unit bench clean
+
+# Dependencies are installed when pyproject.toml changes; the package itself is re-linked every time,
+# because a strict editable install only sees modules that existed when it was made.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
+	touch $(STAMP)
+
+install: $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps -e . --config-settings editable_mode=strict
+
+demo: install
+	$(BIN)/saboteur demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# mypy runs from tests/ so that it checks the installed package (the package-dir mapping), not ./saboteur
+typecheck: install
+	cd tests && ../$(BIN)/mypy --config-file ../pyproject.toml
+
+unit: install
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

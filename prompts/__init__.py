@@ -1,0 +1,1 @@
+"""Prompting strategies as data files (templates + metadata), found next to this module."""

@@ -1,0 +1,64 @@
+"""saboteur: run multimodal LLM-agent graphs over clips and diagnose modality sabotage.
+
+The public API for notebooks and scripts; every CLI command is a thin layer over one of these.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path as _Path
+
+__version__ = "0.1.0"
+
+# In a source checkout the subpackages (agents/, eval/, graph/, prompts/) sit beside this folder and are
+# mapped into ``saboteur`` by the installer. When Python imports this folder directly (a notebook started
+# at the repository root puts it first on sys.path), let it find them there too.
+_checkout = _Path(__file__).resolve().parent.parent
+if (_checkout / "eval" / "__init__.py").is_file() and str(_checkout) not in __path__:
+    __path__.append(str(_checkout))
+
+from saboteur.errors import SaboteurError  # noqa: E402
+from saboteur.eval import (  # noqa: E402
+    Attribution,
+    Evaluation,
+    VerdictTable,
+    attribute,
+    evaluate,
+    fuse,
+    fusion_rule,
+    load_table,
+    rules,
+)
+from saboteur.eval.evaluate import evaluate_run  # noqa: E402
+from saboteur.eval.importers import import_crema_d, import_paper_json  # noqa: E402
+from saboteur.labels import LabelSet, builtin_label_sets, get_label_set, make_label_set  # noqa: E402
+from saboteur.rundir import RunDir  # noqa: E402
+from saboteur.schemas import Clip, Evidence, LabelScore, RunConfig, SelfAssessment, Usage, Verdict  # noqa: E402
+
+__all__ = [
+    "Attribution",
+    "Clip",
+    "Evaluation",
+    "Evidence",
+    "LabelScore",
+    "LabelSet",
+    "RunConfig",
+    "RunDir",
+    "SaboteurError",
+    "SelfAssessment",
+    "Usage",
+    "Verdict",
+    "VerdictTable",
+    "__version__",
+    "attribute",
+    "builtin_label_sets",
+    "evaluate",
+    "evaluate_run",
+    "fuse",
+    "fusion_rule",
+    "get_label_set",
+    "import_crema_d",
+    "import_paper_json",
+    "load_table",
+    "make_label_set",
+    "rules",
+]

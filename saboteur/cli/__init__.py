@@ -1,0 +1,50 @@
+"""The ``saboteur`` command line: thin typer commands over the public Python API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from saboteur import __version__
+from saboteur.cli import import_cmd
+from saboteur.cli.common import console, friendly
+from saboteur.cli.eval_cmd import eval_command, rules_command, show_evaluation
+
+app = typer.Typer(
+    name="saboteur",
+    help="Multimodal LLM-agent graphs over clips, and the diagnosis of modality sabotage.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(import_cmd.app, name="import")
+app.command("eval")(eval_command)
+app.command("rules")(rules_command)
+
+
+@app.command("demo")
+@friendly
+def demo_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo's runs.")] = Path("runs/demo"),
+) -> None:
+    """Run the embedded demo offline and print its tables."""
+    from saboteur.demo import run_demo
+
+    result = run_demo(out)
+    for title, evaluation in result.evaluations.items():
+        console.rule(title)
+        show_evaluation(evaluation)
+    console.print(f"run directory: {result.run}")
+
+
+@app.command("version")
+def version_command() -> None:
+    """Print saboteur's version."""
+    console.print(__version__)
+
+
+def main() -> None:
+    """Entry point of the ``saboteur`` script."""
+    app()
