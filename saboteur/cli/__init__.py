@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +24,21 @@ app = typer.Typer(
 app.add_typer(import_cmd.app, name="import")
 app.command("eval")(eval_command)
 app.command("rules")(rules_command)
+
+
+def _register_command_modules() -> None:
+    """Each ``saboteur/cli/*_cmd.py`` module with a ``register(app)`` function adds its own commands."""
+    import saboteur.cli as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.name.endswith("_cmd"):
+            module = importlib.import_module(f"saboteur.cli.{info.name}")
+            register = getattr(module, "register", None)
+            if callable(register):
+                register(app)
+
+
+_register_command_modules()
 
 
 @app.command("demo")

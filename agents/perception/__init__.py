@@ -1,0 +1,1 @@
+"""Perception tools: transcript (Whisper), audio description (prosody + YAMNet), frames (expressions, CLIP)."""

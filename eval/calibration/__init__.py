@@ -1,0 +1,1 @@
+"""Calibration of verbalised confidence and self-assessment, with cross-fitted recalibration."""

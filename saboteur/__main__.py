@@ -1,0 +1,5 @@
+"""``python -m saboteur`` runs the CLI."""
+
+from saboteur.cli import main
+
+main()
