@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -48,3 +48,13 @@ def crema_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("crema") / "run"
     import_crema_d(bundled_data("crema-d"), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def embedded_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real embedded LLM (SmolLM2-135M on llama.cpp), started once; yields its base URL."""
+    from saboteur.agents.llm.server import EmbeddedServer
+
+    log = tmp_path_factory.mktemp("llm") / "server.log"
+    with EmbeddedServer(log_path=log) as server:
+        yield server.base_url

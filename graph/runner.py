@@ -1,0 +1,184 @@
+"""The batch runner: every clip of a manifest through the per-clip graph, concurrently, resumably.
+
+Clips stream from the manifest (memory stays bounded); at most ``clip_slots`` clips are in flight, and
+the LLM calls of all of them share one concurrency limit. Each clip is one LangGraph thread in a SQLite
+checkpointer under the run directory, so a killed run resumes inside a clip; verdicts already in the
+store are never asked for again. Ctrl-C stops starting clips, lets the ones in flight finish, flushes and
+marks the run ``interrupted``; a second Ctrl-C cancels them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from typing import Any
+
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from pydantic import BaseModel, Field
+
+from saboteur.graph.build import Condition, GraphContext, build_graph
+from saboteur.graph.manifest import ManifestClip, ManifestIssue, ManifestReader
+from saboteur.graph.state import AgentFn, AgentTask, PerceiveFn
+from saboteur.labels import LabelSet
+from saboteur.rundir import RunDir
+from saboteur.schemas import Verdict
+
+CHECKPOINTS = "checkpoints.sqlite"
+
+
+class RunSummary(BaseModel):
+    """What a call of the runner did."""
+
+    clips: int = 0
+    """Clips read from the manifest (after skipped rows)."""
+    clips_done: int = 0
+    """Clips that went through the graph to the end in this call (or were already complete)."""
+    calls_made: int = 0
+    """Agent verdicts produced in this call."""
+    from_store: int = 0
+    """Agent verdicts answered from the store (finished before a crash or an earlier run)."""
+    errors: int = 0
+    """Error verdicts produced in this call."""
+    wall_s: float = 0.0
+    status: str = "complete"
+    """``complete`` or ``interrupted``."""
+    manifest_issues: list[ManifestIssue] = Field(default_factory=list)
+    unknown_columns: list[str] = Field(default_factory=list)
+
+
+ProgressFn = Callable[[str, RunSummary], None]
+"""Called with an event name (``clip``, ``verdict``) and the running summary."""
+
+
+async def run_manifest(
+    run: RunDir,
+    manifest: ManifestReader,
+    *,
+    labels: LabelSet,
+    modalities: Sequence[str],
+    conditions: Sequence[Condition],
+    agent_fn: AgentFn,
+    perceive_fn: PerceiveFn | None,
+    concurrency: int = 4,
+    perception_workers: int = 2,
+    clip_slots: int | None = None,
+    joint: bool = False,
+    progress: ProgressFn | None = None,
+    stop: asyncio.Event | None = None,
+) -> RunSummary:
+    """Run every clip of ``manifest`` through the graph, appending verdicts to ``run``."""
+    summary = RunSummary()
+    started = time.perf_counter()
+    stop = stop or asyncio.Event()
+    loaded = run.load()
+    llm_slots = asyncio.Semaphore(max(1, concurrency))
+
+    async def limited_agent(task: AgentTask) -> Verdict:
+        async with llm_slots:
+            return await agent_fn(task)
+
+    with run.open_writer() as writer:
+        context = GraphContext(
+            modalities=list(modalities),
+            conditions=list(conditions),
+            labels=labels,
+            agent_fn=limited_agent,
+            perceive_fn=perceive_fn,
+            writer=writer,
+            stored={v.key: v for v in loaded.verdicts if v.ok},
+            perception_slots=asyncio.Semaphore(max(1, perception_workers)),
+            joint=joint,
+        )
+
+        def on_verdict(verdict: Verdict, from_store: bool) -> None:
+            if from_store:
+                summary.from_store += 1
+            else:
+                summary.calls_made += 1
+                summary.errors += 0 if verdict.ok else 1
+            if progress:
+                progress("verdict", summary)
+
+        context.on_verdict.append(on_verdict)
+        async with AsyncSqliteSaver.from_conn_string(str(run.path / CHECKPOINTS)) as saver:
+            app = build_graph(context).compile(checkpointer=saver)
+            slots = asyncio.Semaphore(max(1, clip_slots or max(2, concurrency)))
+            tasks: set[asyncio.Task[None]] = set()
+
+            async def one_clip(item: ManifestClip) -> None:
+                try:
+                    await _run_clip(app, context, item)
+                    summary.clips_done += 1
+                    if progress:
+                        progress("clip", summary)
+                finally:
+                    slots.release()
+
+            for item in manifest:
+                summary.clips += 1
+                await slots.acquire()
+                if stop.is_set():
+                    slots.release()
+                    break
+                task = asyncio.create_task(one_clip(item))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            if tasks:
+                await asyncio.gather(*tasks)
+    summary.status = "interrupted" if stop.is_set() else "complete"
+    summary.manifest_issues = manifest.issues
+    summary.unknown_columns = sorted(manifest.unknown_columns)
+    summary.wall_s = time.perf_counter() - started
+    return summary
+
+
+async def _run_clip(app: Any, context: GraphContext, item: ManifestClip) -> None:
+    clip_id = item.clip.clip_id
+    config = {"configurable": {"thread_id": clip_id}}
+    snapshot = await app.aget_state(config)
+    if snapshot.next:  # killed inside this clip: resume from the last checkpoint
+        await app.ainvoke(None, config)
+        return
+    wanted = {
+        (clip_id, modality, strategy, model)
+        for strategy, model in context.conditions
+        for modality in context.agents
+    }
+    if snapshot.values.get("outcome") is not None and wanted <= set(context.stored):
+        return
+    initial = {
+        "clip": item.clip.model_dump(mode="json"),
+        "media_path": str(item.media_path) if item.media_path else None,
+        "problems": item.problems,
+    }
+    await app.ainvoke(initial, config)
+
+
+def install_interrupt(stop: asyncio.Event, on_first: Callable[[], None] | None = None) -> Callable[[], None]:
+    """First Ctrl-C: set ``stop`` (finish what is in flight); second: cancel everything. Returns an undo."""
+    loop = asyncio.get_running_loop()
+    hits = {"count": 0}
+
+    def handler() -> None:
+        hits["count"] += 1
+        if hits["count"] == 1:
+            stop.set()
+            if on_first:
+                on_first()
+        else:
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+
+    with suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, handler)
+        loop.add_signal_handler(signal.SIGTERM, handler)
+
+    def undo() -> None:
+        with suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    return undo
