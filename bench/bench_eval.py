@@ -13,12 +13,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synthetic import synthetic_table  # noqa: E402
+from synthetic import synthetic_table
 
-from saboteur.eval.evaluate import evaluate  # noqa: E402
-from saboteur.eval.load import load_table  # noqa: E402
-from saboteur.rundir import RunDir  # noqa: E402
-from saboteur.schemas import LabelScore, RunConfig, SelfAssessment, Verdict  # noqa: E402
+from saboteur.eval.evaluate import evaluate
+from saboteur.eval.load import load_table
+from saboteur.rundir import RunDir
+from saboteur.schemas import LabelScore, RunConfig, SelfAssessment, Verdict
 
 
 def _best_of(repeats: int, func: object) -> float:

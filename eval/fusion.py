@@ -127,7 +127,7 @@ def _agent_keys(table: VerdictTable, ties: TieOrder) -> IntArray:
     cache: dict[str, IntArray] = table.__dict__.setdefault("_tie_key_cache", {})
     cached = cache.get(ties)
     if cached is None:
-        n, m, k = table.scores.shape
+        _, m, k = table.scores.shape
         agent_offset = (np.arange(m, dtype=np.int64) * (k + 1))[None, :, None]
         never = np.iinfo(np.int64).max
         if ties == "primary":

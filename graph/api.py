@@ -18,10 +18,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from saboteur import __version__
 from saboteur.errors import SaboteurError
-from saboteur.graph.build import JOINT, Condition
+from saboteur.graph.build import JOINT
 from saboteur.graph.manifest import ManifestReader
 from saboteur.graph.runner import ProgressFn, RunSummary, install_interrupt, run_manifest
-from saboteur.graph.state import AgentFn, AgentTask, PerceiveFn
+from saboteur.graph.state import AgentFn, PerceiveFn
 from saboteur.labels import LabelSet, get_label_set, make_label_set
 from saboteur.rundir import RunDir
 from saboteur.schemas import Clip, Evidence, RunConfig, Verdict
@@ -87,7 +87,8 @@ def default_perceive_fn() -> PerceiveFn | None:
         return None
 
     def perceive(clip: Clip, media: str | None, modality: str) -> Evidence:
-        return perceive_modality(Path(media) if media else None, modality)
+        evidence: Evidence = perceive_modality(Path(media) if media else None, modality)
+        return evidence
 
     return perceive
 
@@ -108,43 +109,25 @@ async def _run_async(
     progress: ProgressFn | None,
     stop: asyncio.Event,
 ) -> RunSummary:
-    from saboteur.agents.agent import Agent
     from saboteur.agents.llm.backend import resolve_backend_config
-    from saboteur.agents.llm.connect import open_backend
     from saboteur.agents.llm.server import EmbeddedServer
-    from saboteur.agents.strategies import get_strategy
+    from saboteur.graph.wiring import backend_configs, open_agent_set
 
-    loaded_strategies = {name: get_strategy(name) for name in strategies}
     async with AsyncExitStack() as stack:
         # one embedded server (when no base URL is configured anywhere) shared by every model and agent
         needs_server = resolve_backend_config(base_url=base_url, api_key=api_key).base_url is None
         server = EmbeddedServer(log_path=run.subdir("logs") / "llm-server.log") if needs_server else None
-        agents: dict[tuple[str, str, str], Agent] = {}
-        conditions: list[Condition] = []
-        for model in models:
-            config = resolve_backend_config(base_url=base_url, model=model, api_key=api_key)
-            config.concurrency = concurrency
-            backend = await stack.enter_async_context(open_backend(config, run=run.path, server=server))
-            model_name = await backend.model()
-            for name, strategy in loaded_strategies.items():
-                conditions.append((name, model_name))
-                for modality in [*modalities, *([JOINT] if joint else [])]:
-                    agents[(name, model_name, modality)] = Agent(modality, backend, strategy, labels)
-
-        async def agent_fn(task: AgentTask) -> Verdict:
-            agent = agents[(task.strategy, task.model, task.modality)]
-            evidence: Evidence | dict[str, Evidence] = (
-                task.evidence if task.modality == JOINT else task.evidence[task.modality]
-            )
-            return await agent.run(task.clip.clip_id, evidence, task.clip.label)
-
+        agent_set = await open_agent_set(
+            stack, backend_configs(models, base_url, api_key, concurrency), strategies=strategies,
+            modalities=modalities, joint=joint, labels=labels, run=run.path, server=server,
+        )  # fmt: skip
         return await run_manifest(
             run,
             manifest,
             labels=labels,
             modalities=modalities,
-            conditions=conditions,
-            agent_fn=agent_fn,
+            conditions=agent_set.conditions,
+            agent_fn=agent_set.run,
             perceive_fn=perceive_fn,
             concurrency=concurrency,
             perception_workers=max(1, (os.cpu_count() or 2) // 2),
@@ -170,14 +153,22 @@ def run(
     perceive_fn: PerceiveFn | None = None,
     progress: ProgressFn | None = None,
     agent_fn: AgentFn | None = None,
+    ray_address: str | None = None,
+    ray_workers: int | None = None,
 ) -> RunSummary:
     """Run the agent graph over a manifest; re-running on the same ``out`` resumes (see module doc).
 
     ``agent_fn`` replaces the LLM agents with any async function AgentTask -> Verdict (other agent
-    implementations, or a study of the graph itself).
+    implementations, or a study of the graph itself). ``executor="ray"`` runs the clips on the Ray
+    cluster at ``ray_address`` (default: ``RAY_ADDRESS``, else a local one) with ``ray_workers`` workers
+    (default: one per 2 CPUs); see :mod:`saboteur.graph.ray_executor`.
     """
-    if executor != "local":
-        raise SaboteurError(f"executor {executor!r} is not available in this version; use --executor local")
+    if executor not in ("local", "ray"):
+        raise SaboteurError(f"unknown executor {executor!r}: use local or ray")
+    if executor == "ray":
+        from saboteur.graph.ray_executor import import_ray
+
+        import_ray()  # fail with the install hint before anything is written
     if concurrency < 1:
         raise SaboteurError("--concurrency must be at least 1")
     label_set = get_label_set(labels) if "," not in labels else make_label_set(labels.split(","))
@@ -191,6 +182,15 @@ def run(
         stop = asyncio.Event()
         undo = install_interrupt(stop)
         try:
+            if executor == "ray":
+                from saboteur.graph.ray_executor import run_manifest_ray
+
+                return await run_manifest_ray(
+                    run_dir, reader, labels=label_set, modalities=chosen, strategies=list(strategies),
+                    models=list(models) if models else [None], base_url=base_url, api_key=api_key,
+                    concurrency=concurrency, joint=joint, perceive_fn=perceive_fn, agent_fn=agent_fn,
+                    workers=ray_workers, ray_address=ray_address, progress=progress, stop=stop,
+                )  # fmt: skip
             if agent_fn is not None:
                 return await run_manifest(
                     run_dir, reader, labels=label_set, modalities=chosen,

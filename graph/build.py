@@ -55,9 +55,16 @@ class GraphContext:
         """Agent names in fusion order: the modality agents, then the joint agent."""
         return [*self.modalities, *([JOINT] if self.joint else [])]
 
-    def record(self, verdict: Verdict) -> None:
-        """Append a new verdict to the store (flush + fsync) and remember it."""
-        self.writer.write(verdict)
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def record(self, verdict: Verdict) -> None:
+        """Append a new verdict to the store (flush + fsync) and remember it.
+
+        The fsync runs in a worker thread so that a slow disk never stalls the event loop (and with it
+        every LLM call in flight); the lock keeps lines whole and in order.
+        """
+        async with self.write_lock:
+            await asyncio.to_thread(self.writer.write, verdict)
         if verdict.ok:
             self.stored[verdict.key] = verdict
         for callback in self.on_verdict:
@@ -114,7 +121,7 @@ def build_graph(context: GraphContext) -> StateGraph[ClipState]:
             return {"verdicts": [existing.model_dump(mode="json")]}
         verdict = await context.agent_fn(task)
         verdict.truth = verdict.truth or task.clip.label
-        context.record(verdict)
+        await context.record(verdict)
         return {"verdicts": [verdict.model_dump(mode="json")]}
 
     def fuse_clip(state: ClipState) -> dict[str, Any]:

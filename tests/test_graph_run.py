@@ -82,11 +82,14 @@ def test_sigkill_twice_then_resume_gives_every_verdict_exactly_once(
     _kill_after(_start(manifest, out, embedded_llm), out, at_least=after_first + 4)
     before_final = RunDir(out).load()
     valid_before = sum(1 for v in before_final.verdicts if v.ok)
+    command = [sys.executable, "-m", "saboteur", "run", str(manifest), "--out", str(out)]
     final = subprocess.run(
-        [sys.executable, "-m", "saboteur", "run", str(manifest), "--out", str(out), "--base-url", embedded_llm,
-         "--json"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [*command, "--base-url", embedded_llm, "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert final.returncode == 0, final.stderr
     summary = json.loads(final.stdout)
     stored = lines(out)

@@ -137,7 +137,7 @@ def test_crema_d_real_figures(crema_run: Path) -> None:
 
 
 def test_crema_d_bad_source(tmp_path: Path) -> None:
-    with pytest.raises(SaboteurError, match="no tabulatedVotes.csv"):
+    with pytest.raises(SaboteurError, match=r"no tabulatedVotes\.csv"):
         import_crema_d(tmp_path, tmp_path / "run")
     (tmp_path / "tabulatedVotes.csv").write_text("a,b\n1,2\n")
     with pytest.raises(SaboteurError, match="not a CREMA-D vote table"):

@@ -75,6 +75,12 @@ def friendly(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def short(text: str, limit: int = 24) -> str:
+    """A label or name for a table cell: one line, at most ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def split_list(value: str | None) -> list[str] | None:
     """``a,b , c`` -> ["a", "b", "c"]; None or empty -> None."""
     if not value:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from saboteur.cli.common import console, err_console, friendly, print_json, split_list
+from saboteur.cli.common import console, err_console, friendly, print_json, short, split_list
 from saboteur.errors import SaboteurError
 from saboteur.eval.evaluate import Evaluation, evaluate_run
 from saboteur.eval.fusion import rules
@@ -80,7 +80,7 @@ def show_evaluation(result: Evaluation) -> None:
         )
     console.print(agents)
     if result.unknown_labels:
-        shown = ", ".join(f"{k} ({v})" for k, v in list(result.unknown_labels.items())[:8])
+        shown = ", ".join(f"{short(k)} ({v})" for k, v in list(result.unknown_labels.items())[:8])
         console.print(f"[yellow]labels outside the set (not fused):[/] {shown}")
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from saboteur.cli.common import console, friendly, print_json
+from saboteur.cli.common import console, friendly, print_json, short
 from saboteur.eval.importers import ImportReport, import_crema_d, import_paper_json
 
 app = typer.Typer(help="Import external agent outputs into a run directory.", no_args_is_help=True)
@@ -25,9 +25,9 @@ def _show(report: ImportReport, out: Path, as_json: bool) -> None:
     table.add_row("samples", str(report.samples))
     table.add_row("verdicts", f"{report.verdicts} ({report.errors} error verdicts)")
     table.add_row("skipped", f"{report.skipped_samples} samples, {report.skipped_results} agent results")
-    table.add_row("labels", ", ".join(report.labels))
+    table.add_row("labels", ", ".join(short(label) for label in report.labels))
     if report.unknown_labels:
-        shown = ", ".join(f"{k} ({v})" for k, v in list(report.unknown_labels.items())[:10])
+        shown = ", ".join(f"{short(k)} ({v})" for k, v in list(report.unknown_labels.items())[:10])
         table.add_row("outside label set", shown)
     console.print(table)
     for problem in report.problems[:10]:
