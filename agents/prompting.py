@@ -42,8 +42,12 @@ def evidence_blocks(evidence: Sequence[Evidence]) -> str:
 
 def _values(strategy: Strategy, labels: LabelSet, modality: str) -> dict[str, object]:
     scale = int(strategy.scale) if float(strategy.scale).is_integer() else strategy.scale
-    return {"labels": ", ".join(labels.labels), "modality": modality_noun(modality), "scale": scale,
-            "top_k": min(strategy.top_k, labels.size)}  # fmt: skip
+    return {
+        "labels": ", ".join(labels.labels),
+        "modality": modality_noun(modality),
+        "scale": scale,
+        "top_k": min(strategy.top_k, labels.size),
+    }
 
 
 def build_messages(
@@ -59,7 +63,9 @@ def build_messages(
     inline = ""
     if strategy.examples_as == "turns":
         for example in examples:
-            shown = render(strategy.user, **values, evidence=data_block(example.modality, example.text), examples="")
+            shown = render(
+                strategy.user, **values, evidence=data_block(example.modality, example.text), examples=""
+            )
             messages.append({"role": "user", "content": shown})
             messages.append({"role": "assistant", "content": example.label})
     else:
@@ -70,15 +76,23 @@ def build_messages(
 
 
 def grader_messages(
-    strategy: Strategy, labels: LabelSet, modality: str, evidence: Sequence[Evidence], answer: Mapping[str, Any]
+    strategy: Strategy,
+    labels: LabelSet,
+    modality: str,
+    evidence: Sequence[Evidence],
+    answer: Mapping[str, Any],
 ) -> list[Message]:
     """The separate self-assessment call: the same evidence and the first answer, both as data."""
     values = _values(strategy, labels, modality)
     shown = data_block("answer", json.dumps(dict(answer), ensure_ascii=False))
     return [
         {"role": "system", "content": render(strategy.grader_system, **values)},
-        {"role": "user", "content": render(strategy.grader_user, **values, evidence=evidence_blocks(evidence),
-                                           answer=shown)},  # fmt: skip
+        {
+            "role": "user",
+            "content": render(
+                strategy.grader_user, **values, evidence=evidence_blocks(evidence), answer=shown
+            ),
+        },
     ]
 
 

@@ -70,10 +70,10 @@ class Strategy(BaseModel):
     """Candidate labels asked for in the ranking."""
     scale: float = Field(default=100.0, gt=0.0)
     """Top of the verbalised confidence scale."""
-    text_limit: int = Field(default=200, ge=20)
+    text_limit: int = Field(default=80, ge=20)
     """Longest rationale (characters) the answer schema allows."""
     sampling: Sampling = Field(default_factory=Sampling)
-    grader_max_tokens: int = Field(default=160, ge=16)
+    grader_max_tokens: int = Field(default=96, ge=16)
     """Token budget of the separate grading call."""
     system: str
     user: str
@@ -107,11 +107,11 @@ def strategy_dirs(extra: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
     return folders
 
 
-def _sections(text: str, path: Path) -> dict[str, str]:
+def _sections(text: str, path: Path, required: tuple[str, str] = ("system", "user")) -> dict[str, str]:
     parts = _SECTION.split(text)
     found = {parts[i]: parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
-    if "system" not in found or "user" not in found:
-        raise SaboteurError(f"{path}: a template needs a [system] and a [user] section")
+    if any(name not in found for name in required):
+        raise SaboteurError(f"{path}: a template needs a {required[0]} and a {required[1]} section")
     return found
 
 
@@ -119,10 +119,12 @@ def _check_placeholders(name: str, section: str, template: str) -> None:
     used = {m[1] or m[2] for m in string.Template.pattern.findall(template) if m[1] or m[2]}
     unknown = used - _ALLOWED
     if unknown:
-        raise SaboteurError(f"strategy {name}: unknown placeholder ${sorted(unknown)[0]} in [{section}]")
+        raise SaboteurError(
+            f"strategy {name}: unknown placeholder ${sorted(unknown)[0]} in its {section} section"
+        )
     if section.endswith("system") and used & _USER_ONLY:
         raise SaboteurError(
-            f"strategy {name}: ${sorted(used & _USER_ONLY)[0]} may not appear in [{section}] "
+            f"strategy {name}: ${sorted(used & _USER_ONLY)[0]} may not appear in its {section} section "
             "(media text goes in the user message only)"
         )
 
@@ -141,9 +143,8 @@ def load_strategy(meta_path: Path) -> Strategy:
     if "grader_system" not in sections:
         grader = meta_path.parent / _GRADER_FILE
         grader = grader if grader.is_file() else builtin_dir() / _GRADER_FILE
-        sections.update(
-            {k: v for k, v in _sections(grader.read_text(encoding="utf-8"), grader).items() if k.startswith("grader")}
-        )
+        graders = _sections(grader.read_text(encoding="utf-8"), grader, ("grader_system", "grader_user"))
+        sections.update({key: value for key, value in graders.items() if key.startswith("grader")})
     for section, text in sections.items():
         _check_placeholders(name, section, text)
     try:
@@ -181,7 +182,7 @@ def load_pool(labels: LabelSet, extra: Iterable[str | os.PathLike[str]] = ()) ->
             path = candidate
     if path is None:
         raise SaboteurError(
-            f"no few-shot pool for label set {labels.name!r}: add pools/{labels.name}.jsonl to a prompts folder"
+            f"no few-shot pool for label set {labels.name!r}: add pools/{labels.name}.jsonl to prompts/"
         )
     pool: list[Example] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -201,7 +202,9 @@ def load_pool(labels: LabelSet, extra: Iterable[str | os.PathLike[str]] = ()) ->
 def pick_examples(pool: Sequence[Example], labels: LabelSet, count: int, modality: str) -> list[Example]:
     """``count`` examples for ``modality``, label-balanced (round robin over labels, pool order within a
     label), then shuffled with a fixed seed so that no label is always last."""
-    by_label = {label: [e for e in pool if e.label == label and e.modality == modality] for label in labels.labels}
+    by_label = {
+        label: [e for e in pool if e.label == label and e.modality == modality] for label in labels.labels
+    }
     chosen: list[Example] = []
     depth = 0
     while len(chosen) < count and any(len(items) > depth for items in by_label.values()):
@@ -217,4 +220,6 @@ def pick_examples(pool: Sequence[Example], labels: LabelSet, count: int, modalit
 
 def render(template: str, **values: object) -> str:
     """Fill a template's placeholders (all validated at load time)."""
-    return string.Template(template).safe_substitute({key: str(value) for key, value in values.items()}).strip()
+    return (
+        string.Template(template).safe_substitute({key: str(value) for key, value in values.items()}).strip()
+    )

@@ -98,12 +98,21 @@ def _transcript_tools(features: Mapping[str, Any]) -> list[Tool]:
             "words_per_s": round(words / duration, 2) if duration > 0 else None,
         }
         tools.append(
-            Tool("transcript_overview", "Language, number of segments, duration and speaking rate.",
-                 _NO_ARGS, lambda _: overview, prefetch=True)  # fmt: skip
+            Tool(
+                "transcript_overview",
+                "Language, number of segments, duration and speaking rate.",
+                _NO_ARGS,
+                lambda _: overview,
+                prefetch=True,
+            )
         )
         tools.append(
-            Tool("transcript_segment", f"One transcript segment (0-{len(segments) - 1}) with start/end times.",
-                 _INDEX_ARGS, _item(segments, "segment"))  # fmt: skip
+            Tool(
+                "transcript_segment",
+                f"One transcript segment (0-{len(segments) - 1}) with start/end times.",
+                _INDEX_ARGS,
+                _item(segments, "segment"),
+            )
         )
     return tools
 
@@ -113,15 +122,25 @@ def _audio_tools(features: Mapping[str, Any]) -> list[Tool]:
     prosody = features.get("prosody")
     if isinstance(prosody, dict) and prosody:
         tools.append(
-            Tool("audio_prosody", "Prosody measurements: pitch, energy, speaking rate, pauses, voice quality.",
-                 _NO_ARGS, lambda _: prosody, prefetch=True)  # fmt: skip
+            Tool(
+                "audio_prosody",
+                "Prosody measurements: pitch, energy, speaking rate, pauses, voice quality.",
+                _NO_ARGS,
+                lambda _: prosody,
+                prefetch=True,
+            )
         )
     tags = [t for t in features.get("tags") or [] if isinstance(t, dict)]
     if tags:
         ranked = sorted(tags, key=lambda t: -float(t.get("score", 0.0)))
         tools.append(
-            Tool("audio_tags", "Sound events heard (label, score, start, end), strongest first.",
-                 _NO_ARGS, lambda _: ranked[:10], prefetch=True)  # fmt: skip
+            Tool(
+                "audio_tags",
+                "Sound events heard (label, score, start, end), strongest first.",
+                _NO_ARGS,
+                lambda _: ranked[:10],
+                prefetch=True,
+            )
         )
     return tools
 
@@ -131,26 +150,41 @@ def _frames_tools(features: Mapping[str, Any]) -> list[Tool]:
     captions = [c for c in features.get("captions") or [] if isinstance(c, dict)]
     if captions:
         tools.append(
-            Tool("frame_caption", f"The caption of one sampled frame (0-{len(captions) - 1}) and its time.",
-                 _INDEX_ARGS, _item(captions, "frame"))  # fmt: skip
+            Tool(
+                "frame_caption",
+                f"The caption of one sampled frame (0-{len(captions) - 1}) and its time.",
+                _INDEX_ARGS,
+                _item(captions, "frame"),
+            )
         )
     expressions = [e for e in features.get("expressions") or [] if isinstance(e, dict)]
     if expressions:
         timeline = [_top_expression(e) for e in expressions]
         tools.append(
-            Tool("expression_timeline", "Facial expression per sampled frame: time, face found, top expressions.",
-                 _NO_ARGS, lambda _: timeline, prefetch=True)  # fmt: skip
+            Tool(
+                "expression_timeline",
+                "Facial expression per sampled frame: time, face found, top expressions.",
+                _NO_ARGS,
+                lambda _: timeline,
+                prefetch=True,
+            )
         )
     stats = features.get("stats")
     if isinstance(stats, dict) and stats:
-        tools.append(Tool("frame_stats", "Summary statistics over the sampled frames.", _NO_ARGS, lambda _: stats))
+        tools.append(
+            Tool("frame_stats", "Summary statistics over the sampled frames.", _NO_ARGS, lambda _: stats)
+        )
     return tools
 
 
 def _top_expression(entry: Mapping[str, Any]) -> dict[str, Any]:
     probs = entry.get("probs") or {}
     top = sorted(((str(k), float(v)) for k, v in probs.items()), key=lambda kv: -kv[1])[:3]
-    return {"t": entry.get("t"), "face_found": entry.get("face_found"), "top": {k: round(v, 3) for k, v in top}}
+    return {
+        "t": entry.get("t"),
+        "face_found": entry.get("face_found"),
+        "top": {k: round(v, 3) for k, v in top},
+    }
 
 
 _FINER = {"transcript": _transcript_tools, "audio": _audio_tools, "frames": _frames_tools}

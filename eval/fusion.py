@@ -21,6 +21,7 @@ as covered by top-k (the authors' ranking only holds labels some agent scored).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -51,6 +52,8 @@ class RegisteredRule:
 
 
 _RULES: dict[str, RegisteredRule] = {}
+_RULE_PACKAGES = ("saboteur.eval.calibration",)
+"""Packages that register more rules when imported; loaded on first need (they pull in scikit-learn)."""
 
 
 def fusion_rule(
@@ -66,8 +69,15 @@ def fusion_rule(
     return register
 
 
+def _load_rule_packages() -> None:
+    for package in _RULE_PACKAGES:
+        importlib.import_module(package)
+
+
 def get_rule(name: str) -> RegisteredRule:
     """Look up a registered rule; a clear error naming the known ones otherwise."""
+    if name not in _RULES:
+        _load_rule_packages()
     try:
         return _RULES[name]
     except KeyError:
@@ -75,7 +85,8 @@ def get_rule(name: str) -> RegisteredRule:
 
 
 def rules() -> dict[str, RegisteredRule]:
-    """All registered rules by name."""
+    """All registered rules by name (built-in, from saboteur's rule packages, and the user's)."""
+    _load_rule_packages()
     return dict(_RULES)
 
 

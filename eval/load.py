@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from saboteur.errors import SaboteurError
 from saboteur.eval.table import VerdictTable
 from saboteur.labels import LabelSet, make_label_set
 from saboteur.rundir import LoadReport, RunDir
+from saboteur.schemas import Verdict
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class LoadedRun:
     table: VerdictTable
     report: LoadReport
     run: RunDir
+    verdicts: list[Verdict] = field(default_factory=list)
+    """Every verdict read (duplicates resolved), for studies that need fields the table drops."""
 
 
 def run_label_set(run: RunDir) -> LabelSet:
@@ -50,4 +53,4 @@ def load_table(
     table = VerdictTable.from_verdicts(
         loaded.verdicts, label_set, agents=order, strategy=strategy, model=model
     )
-    return LoadedRun(table=table, report=loaded.report, run=run_dir)
+    return LoadedRun(table=table, report=loaded.report, run=run_dir, verdicts=loaded.verdicts)

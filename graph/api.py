@@ -79,15 +79,16 @@ def _prepare_run(
     return run
 
 
-def default_perceive_fn() -> PerceiveFn | None:
-    """The perception tools, or None when their packages are not installed (evidence then says so)."""
+def default_perceive_fn(cache_dir: Path) -> PerceiveFn | None:
+    """The perception tools caching into ``cache_dir``, or None when their packages are not installed."""
     try:
-        from saboteur.agents.perception.tools import perceive_modality
+        from saboteur.agents.perception.tools import PerceptionConfig, perceive_modality
     except ImportError:
         return None
+    config = PerceptionConfig(cache_dir=str(cache_dir))
 
     def perceive(clip: Clip, media: str | None, modality: str) -> Evidence:
-        evidence: Evidence = perceive_modality(Path(media) if media else None, modality)
+        evidence: Evidence = perceive_modality(Path(media) if media else None, modality, config)
         return evidence
 
     return perceive
@@ -176,7 +177,7 @@ def run(
     reader = ManifestReader(manifest)
     agent_names = [*chosen, *([JOINT] if joint else [])]
     run_dir = _prepare_run(Path(out), label_set, agent_names, list(strategies), base_url)
-    perceive = perceive_fn or default_perceive_fn()
+    perceive = perceive_fn or default_perceive_fn(run_dir.path / "cache" / "perception")
 
     async def main() -> RunSummary:
         stop = asyncio.Event()

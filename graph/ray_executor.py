@@ -34,6 +34,8 @@ from saboteur.rundir import RunDir
 from saboteur.schemas import Verdict
 
 RAY_HINT = "--executor ray needs Ray: pip install 'saboteur[ray]'"
+START_TIMEOUT_S = 300.0
+"""How long the workers may take to be placed and to load their agents."""
 
 
 class RayRunSummary(RunSummary):
@@ -41,6 +43,8 @@ class RayRunSummary(RunSummary):
 
     workers: int = 0
     """Clip workers (Ray actors) used."""
+    startup_s: float = 0.0
+    """Seconds before the first clip could go out: joining Ray, probing the LLM, starting the workers."""
     llm_limit: int = 0
     """The cluster-wide limit on LLM calls in flight (``--concurrency``)."""
     llm_peak_in_flight: int = 0
@@ -83,12 +87,16 @@ def _pool_shape(ray: Any, workers: int | None) -> tuple[int, int]:
     count = workers if workers is not None else max(1, total // 2)
     if count < 1:
         raise SaboteurError("--ray-workers must be at least 1")
+    if count > total:
+        raise SaboteurError(
+            f"--ray-workers {count} is more than the cluster's {total} CPUs (one each at least)"
+        )
     return count, max(1, min(total // count, biggest))
 
 
 async def _probe(
     stack: AsyncExitStack, run: RunDir, models: Sequence[str | None], base_url: str | None,
-    api_key: str | None, concurrency: int,
+    api_key: str | None, concurrency: int, nodes: int,
 ) -> WorkerSpec:  # fmt: skip
     """Resolve every backend once on the driver (starting the embedded server if no URL is set)."""
     from saboteur.agents.llm.backend import BackendError, resolve_backend_config
@@ -98,8 +106,13 @@ async def _probe(
     from saboteur.graph.wiring import backend_configs
 
     needs_server = resolve_backend_config(base_url=base_url, api_key=api_key).base_url is None
+    if needs_server and nodes > 1:
+        raise SaboteurError(
+            f"the embedded LLM serves this machine only, and the Ray cluster has {nodes} nodes: "
+            "pass --base-url (an OpenAI-compatible server every node can reach)"
+        )
     server = EmbeddedServer(log_path=run.subdir("logs") / "llm-server.log") if needs_server else None
-    spec = WorkerSpec(run_path=str(run.path), modalities=[], strategies=[])
+    spec = WorkerSpec(run_path=str(run.path.resolve()), modalities=[], strategies=[])
     for config in backend_configs(models, base_url, api_key, concurrency):
         backend = await stack.enter_async_context(open_backend(config, run=run.path, server=server))
         try:
@@ -142,9 +155,10 @@ async def run_manifest_ray(
     try:
         async with AsyncExitStack() as stack:
             if agent_fn is None:
-                spec = await _probe(stack, run, models, base_url, api_key, concurrency)
+                nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+                spec = await _probe(stack, run, models, base_url, api_key, concurrency, nodes)
             else:
-                spec = WorkerSpec(run_path=str(run.path), modalities=[], strategies=[])
+                spec = WorkerSpec(run_path=str(run.path.resolve()), modalities=[], strategies=[])
                 spec.conditions = [(s, m or "custom") for s in strategies for m in models]
             count, cpus = _pool_shape(ray, workers)
             spec = spec.model_copy(
@@ -165,7 +179,15 @@ async def run_manifest_ray(
                 for i in range(count)
             ]
             try:
-                conditions = (await asyncio.gather(*[worker.start.remote() for worker in pool]))[0]
+                starting = asyncio.gather(*[worker.start.remote() for worker in pool])
+                try:
+                    conditions = (await asyncio.wait_for(starting, START_TIMEOUT_S))[0]
+                except TimeoutError:
+                    raise SaboteurError(
+                        f"{count} Ray workers of {cpus} CPUs each did not start in {START_TIMEOUT_S:.0f} s "
+                        "(no node with enough free CPUs?): try fewer --ray-workers"
+                    ) from None
+                startup = time.perf_counter() - began
                 summary = await _drive(
                     run, manifest, pool, labels=labels, modalities=modalities, joint=joint,
                     conditions=conditions, slots=slots, progress=progress, stop=stop or asyncio.Event(),
@@ -179,6 +201,7 @@ async def run_manifest_ray(
         if started_ray:
             ray.shutdown()
     summary.wall_s = time.perf_counter() - began  # all of it: joining Ray, probing, starting workers
+    summary.startup_s = startup
     summary.workers = count
     summary.llm_limit = stats.limit
     summary.llm_peak_in_flight = stats.peak_in_flight

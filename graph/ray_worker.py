@@ -172,7 +172,7 @@ class ClipWorker:
             conditions=conditions,
             labels=self.labels,
             agent_fn=limited,
-            perceive_fn=self.perceive_fn or default_perceive_fn(),
+            perceive_fn=self.perceive_fn or default_perceive_fn(Path(spec.run_path) / "cache" / "perception"),
             writer=RelayWriter(),
             perception_slots=asyncio.Semaphore(max(1, spec.perception_workers)),
             joint=spec.joint,

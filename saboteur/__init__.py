@@ -34,13 +34,44 @@ from saboteur.labels import LabelSet, builtin_label_sets, get_label_set, make_la
 from saboteur.rundir import RunDir  # noqa: E402
 from saboteur.schemas import Clip, Evidence, LabelScore, RunConfig, SelfAssessment, Usage, Verdict  # noqa: E402
 
+_LAZY = {
+    "calibrate": "saboteur.eval.calibration",
+    "calibrate_run": "saboteur.eval.calibration",
+    "cross_fit": "saboteur.eval.calibration",
+    "recalibrate_table": "saboteur.eval.calibration",
+    "study": "saboteur.eval.calibration",
+    "write_plots": "saboteur.eval.calibration",
+    "CalibrationData": "saboteur.eval.calibration",
+    "run": "saboteur.graph.api",
+    "perceive": "saboteur.agents.perception",
+    "perceive_modality": "saboteur.agents.perception",
+    "Perception": "saboteur.agents.perception",
+    "PerceptionConfig": "saboteur.agents.perception",
+    "demo": "saboteur.demo",
+}
+"""Public names whose modules are heavy (scikit-learn, matplotlib, LangGraph): imported on first use."""
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'saboteur' has no attribute {name!r}")
+    import importlib
+
+    loaded = importlib.import_module(module)
+    return loaded if name == "demo" else getattr(loaded, name)
+
+
 __all__ = [
     "Attribution",
+    "CalibrationData",
     "Clip",
     "Evaluation",
     "Evidence",
     "LabelScore",
     "LabelSet",
+    "Perception",
+    "PerceptionConfig",
     "RunConfig",
     "RunDir",
     "SaboteurError",
@@ -51,6 +82,10 @@ __all__ = [
     "__version__",
     "attribute",
     "builtin_label_sets",
+    "calibrate",
+    "calibrate_run",
+    "cross_fit",
+    "demo",
     "evaluate",
     "evaluate_run",
     "fuse",
@@ -60,5 +95,11 @@ __all__ = [
     "import_paper_json",
     "load_table",
     "make_label_set",
+    "perceive",
+    "perceive_modality",
+    "recalibrate_table",
     "rules",
+    "run",
+    "study",
+    "write_plots",
 ]

@@ -108,8 +108,9 @@ def _av() -> Any:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip() or exc.__class__.__name__
-    return text.split("\n")[0][:200]
+    """FFmpeg's own words (``Invalid data found when processing input``), without errno and path."""
+    text = getattr(exc, "strerror", None) or str(exc).strip() or exc.__class__.__name__
+    return str(text).split("\n")[0][:200]
 
 
 def _hours(seconds: float) -> str:
@@ -142,7 +143,9 @@ class Media:
         if size == 0:
             raise MediaError("empty file (zero length)")
         if size > self.limits.max_bytes:
-            raise MediaError(f"file of {size / 1e9:.2f} GB exceeds the limit of {self.limits.max_bytes / 1e9:.2f} GB")
+            raise MediaError(
+                f"file of {size / 1e9:.2f} GB exceeds the limit of {self.limits.max_bytes / 1e9:.2f} GB"
+            )
         return size
 
     def _open(self) -> Any:
@@ -150,7 +153,9 @@ class Media:
         try:
             return av.open(str(self.path), mode="r", metadata_errors="ignore")
         except _DECODE_ERRORS as exc:
-            raise MediaError(f"not a readable media file (corrupt, truncated or not media: {_describe(exc)})") from exc
+            raise MediaError(
+                f"not a readable media file (corrupt, truncated or not media: {_describe(exc)})"
+            ) from exc
 
     @cached_property
     def info(self) -> MediaInfo:
@@ -196,12 +201,12 @@ class Media:
             raise MediaError(
                 f"duration {_hours(info.duration_s)} exceeds the limit of {_hours(limits.max_duration_s)}"
             )
-        if info.width and info.height:
-            if max(info.width, info.height) > limits.max_side or info.width * info.height > limits.max_pixels:
-                raise MediaError(
-                    f"resolution {info.width}x{info.height} exceeds the limit "
-                    f"({limits.max_side} px per side, {limits.max_pixels / 1e6:.0f} Mpx)"
-                )
+        w, h = info.width or 0, info.height or 0
+        if max(w, h) > limits.max_side or w * h > limits.max_pixels:
+            raise MediaError(
+                f"resolution {w}x{h} exceeds the limit "
+                f"({limits.max_side} px per side, {limits.max_pixels / 1e6:.0f} Mpx)"
+            )
 
     def audio(self) -> DecodedAudio:
         """The whole audio track as 16 kHz mono float32 (decoded once, then kept)."""
@@ -270,7 +275,7 @@ class Media:
 
 
 def _is_cover_art(stream: Any) -> bool:
-    """An mp3/m4a's embedded album picture is a 'video stream' of one frame; it is not a picture of the clip."""
+    """An mp3/m4a's embedded album picture is a 'video stream' of one frame, not a picture of the clip."""
     disposition = getattr(stream, "disposition", 0)
     try:
         return bool(int(disposition) & 0x400)  # AV_DISPOSITION_ATTACHED_PIC

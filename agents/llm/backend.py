@@ -26,7 +26,8 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from saboteur.agents.llm.cache import ResponseCache, cache_key
@@ -142,7 +143,9 @@ def _status(exc: BaseException) -> int | None:
 
 def is_retryable(exc: BaseException) -> bool:
     """429, 5xx, timeouts, connection errors and unreadable response bodies are worth another attempt."""
-    if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError | openai.APIResponseValidationError):
+    if isinstance(
+        exc, openai.APITimeoutError | openai.APIConnectionError | openai.APIResponseValidationError
+    ):
         return True
     if isinstance(exc, json.JSONDecodeError):  # a 200 whose body is not JSON
         return True
@@ -177,9 +180,9 @@ class _RetryAfterOrBackoff:
     """Tenacity wait: the server's Retry-After when given, else exponential backoff with jitter."""
 
     def __init__(self, config: BackendConfig) -> None:
-        self._backoff = wait_exponential_jitter(
-            initial=config.backoff_initial_s, max=config.backoff_max_s, jitter=config.jitter_s
-        )
+        self._backoff = wait_exponential(
+            multiplier=config.backoff_initial_s, max=config.backoff_max_s
+        ) + wait_random(0, config.jitter_s)
         self._cap = config.retry_after_cap_s
 
     def __call__(self, state: RetryCallState) -> float:
@@ -198,8 +201,10 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, openai.APIConnectionError):
         return f"connection error: {exc}"
     if status is not None:
-        message = str(getattr(exc, "message", exc)).splitlines()[0][:200]
-        return f"HTTP {status}: {message}"
+        body = getattr(exc, "body", None)
+        message = body.get("message") if isinstance(body, dict) else None
+        text = str(message or getattr(exc, "message", exc)).strip() or "(no message)"
+        return f"HTTP {status}: {text.splitlines()[0][:200]}"
     if isinstance(exc, json.JSONDecodeError | openai.APIResponseValidationError):
         return "malformed response body (not JSON)"
     return f"{exc.__class__.__name__}: {exc}".splitlines()[0][:240]
@@ -235,7 +240,9 @@ class Backend:
             try:
                 listing = await self._client.models.list()
             except openai.OpenAIError as exc:
-                raise BackendError(f"cannot list models at {self.config.base_url}: {describe_error(exc)}") from exc
+                raise BackendError(
+                    f"cannot list models at {self.config.base_url}: {describe_error(exc)}"
+                ) from exc
             names = [item.id for item in listing.data]
             if not names:
                 raise BackendError(f"{self.config.base_url} lists no models; pass a model name")
@@ -331,9 +338,15 @@ def _top_logprobs(logprobs: Any) -> list[list[TopToken]]:
     content = logprobs.get("content")
     if isinstance(content, list):
         for item in content:
-            top = item.get("top_logprobs") or [{"token": item.get("token", ""), "logprob": item.get("logprob")}]
+            top = item.get("top_logprobs") or [
+                {"token": item.get("token", ""), "logprob": item.get("logprob")}
+            ]
             positions.append(
-                [TopToken(token=str(t["token"]), logprob=float(t["logprob"])) for t in top if t.get("logprob") is not None]
+                [
+                    TopToken(token=str(t["token"]), logprob=float(t["logprob"]))
+                    for t in top
+                    if t.get("logprob") is not None
+                ]
             )
         return positions
     top_dicts = logprobs.get("top_logprobs")

@@ -21,7 +21,13 @@ def cache_key(
     server: str, model: str, tag: str, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
 ) -> str:
     """Hex digest identifying one call: server, model, strategy tag, messages and parameters."""
-    payload = {"server": server, "model": model, "tag": tag, "messages": list(messages), "params": dict(params)}
+    payload = {
+        "server": server,
+        "model": model,
+        "tag": tag,
+        "messages": list(messages),
+        "params": dict(params),
+    }
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

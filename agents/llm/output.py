@@ -82,7 +82,7 @@ def answer_schema(
     top_k: int = 3,
     self_assessment: bool = True,
     reasoning: bool = False,
-    text_limit: int = 200,
+    text_limit: int = 80,
 ) -> dict[str, Any]:
     """JSON schema of an answer. ``reasoning`` puts a free-text reasoning field first (chain of thought).
 
@@ -118,13 +118,13 @@ def answer_schema(
     }
 
 
-def grade_schema(*, scale: float = 100, text_limit: int = 200) -> dict[str, Any]:
+def grade_schema(*, scale: float = 100, text_limit: int = 80) -> dict[str, Any]:
     """JSON schema of a self-assessment: reliability score, issues, rationale."""
     return {
         "type": "object",
         "properties": {
             "score": {"type": "number", "minimum": 0, "maximum": scale},
-            "issues": {"type": "array", "items": {"type": "string", "maxLength": 60}, "maxItems": 3},
+            "issues": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 2},
             "rationale": {"type": "string", "maxLength": text_limit},
         },
         "required": ["score", "issues", "rationale"],
@@ -160,10 +160,7 @@ def to_unit(value: float | None, scale: float) -> float:
     """A verbalised number on ``scale`` as a value in [0, 1] (fractions on a 0-100 scale are kept)."""
     if value is None or not math.isfinite(value):
         return 0.0
-    if scale > 1 and 0 < value < 1 and value != int(value):
-        unit = value
-    else:
-        unit = value / scale
+    unit = value if scale > 1 and 0 < value < 1 and value != int(value) else value / scale
     return min(1.0, max(0.0, unit))
 
 
@@ -190,7 +187,7 @@ def parse_grade(text: str | None, scale: float) -> SelfAssessment:
 
 
 def normalize_answer(raw: RawAnswer, labels: LabelSet, *, scale: float = 100, topk: bool = False) -> Answer:
-    """Normalise a parsed answer (module docstring); raises ``OutputProblem("label")`` for an unknown label."""
+    """Normalise a parsed answer (see the module docstring); an unknown label raises ``OutputProblem``."""
     primary = labels.normalize(raw.label)
     if primary is None:
         raise OutputProblem("label", f"{raw.label!r} is not one of the labels")
@@ -239,7 +236,9 @@ def repair_prompt(problem: OutputProblem, labels: LabelSet) -> str:
     allowed = ", ".join(labels.labels)
     if problem.kind == "label":
         return f"Your label {problem} Answer again with the same JSON fields, using one of: {allowed}."
-    return f"Your reply could not be used ({problem}). Reply again with only the JSON object; labels: {allowed}."
+    return (
+        f"Your reply could not be used ({problem}). Reply again with only the JSON object; labels: {allowed}."
+    )
 
 
 def label_probabilities(top: list[tuple[str, float]], labels: LabelSet) -> dict[str, float]:

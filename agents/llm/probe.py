@@ -59,7 +59,9 @@ async def probe_structured(backend: Backend) -> StructuredMode:
     response = await _try(backend, {**base, "response_format": schema_format})
     if response is not None and _valid(response.content):
         return "json_schema"
-    response = await _try(backend, {**base, "response_format": {"type": "json_object", "schema": _PROBE_SCHEMA}})
+    response = await _try(
+        backend, {**base, "response_format": {"type": "json_object", "schema": _PROBE_SCHEMA}}
+    )
     if response is not None and _valid(response.content):
         return "json_object"
     tool = {"type": "function", "function": {"name": "answer", "parameters": _PROBE_SCHEMA}}

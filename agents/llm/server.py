@@ -10,9 +10,11 @@ logs to a file (under the run directory when there is one) and is stopped on exi
 from __future__ import annotations
 
 import atexit
+import ctypes
 import importlib.util
 import ipaddress
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -75,6 +77,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec (Linux): be sent SIGTERM when saboteur dies, even by SIGKILL."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class EmbeddedServer:
     """A llama.cpp server child process. Use as a context manager, or call start() / stop()."""
 
@@ -98,7 +106,9 @@ class EmbeddedServer:
         self.port = port
         self.log_path = Path(log_path) if log_path is not None else None
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or max(1, min(os.cpu_count() or 1, 8))
+        # half the cores: llama.cpp's threads spin-wait on each other, so on a machine busy with other work
+        # (perception, other agents) fewer threads are faster, not slower
+        self.n_threads = n_threads or max(1, min((os.cpu_count() or 2) // 2, 8))
         self.alias = alias
         self.startup_timeout_s = startup_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
@@ -123,14 +133,22 @@ class EmbeddedServer:
         """The command line of the child process."""
         assert self.model_path is not None and self.port is not None
         return [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", str(self.model_path),
-            "--model_alias", self.alias,
-            "--host", self.host,
-            "--port", str(self.port),
-            "--n_ctx", str(self.n_ctx),
-            "--n_threads", str(self.n_threads),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.model_path),
+            "--model_alias",
+            self.alias,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(self.n_ctx),
+            "--n_threads",
+            str(self.n_threads),
+        ]
 
     def start(self) -> EmbeddedServer:
         """Start the server and wait until ``/v1/models`` answers; a clear error if it does not."""
@@ -147,6 +165,7 @@ class EmbeddedServer:
         try:
             self._process = subprocess.Popen(
                 self.command(),
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
                 stdin=subprocess.DEVNULL,
                 stdout=log if log is not None else None,
                 stderr=subprocess.STDOUT if log is not None else None,
@@ -165,7 +184,9 @@ class EmbeddedServer:
             process = self._process
             if process is None or process.poll() is not None:
                 code = None if process is None else process.returncode
-                raise SaboteurError(f"the embedded LLM server exited (status {code}) while starting{self._tail()}")
+                raise SaboteurError(
+                    f"the embedded LLM server exited (status {code}) while starting{self._tail()}"
+                )
             try:
                 if httpx.get(url, timeout=2.0).status_code == 200:
                     return
@@ -173,7 +194,9 @@ class EmbeddedServer:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise SaboteurError(f"the embedded LLM server did not answer within {self.startup_timeout_s:.0f} s{self._tail()}")
+        raise SaboteurError(
+            f"the embedded LLM server did not answer within {self.startup_timeout_s:.0f} s{self._tail()}"
+        )
 
     def _tail(self) -> str:
         if self.log_path is None or not self.log_path.is_file():

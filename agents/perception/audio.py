@@ -42,7 +42,7 @@ def describe_voice(p: dict[str, float | None]) -> str:
     phrase = ", ".join(parts)
     wps = p.get("words_per_s")
     if wps is not None:
-        pace = "slow" if wps < 1.8 else "fast" if wps > 3.3 else "normal-rate"
+        pace = "slow" if wps < 2.0 else "fast" if wps > 3.5 else "normal-rate"
         phrase = f"{phrase} {pace} speech ({wps:.1f} words/s)" if phrase else f"{pace} speech"
     elif median is not None:
         phrase = f"{phrase} voice" if phrase else "voice"

@@ -9,7 +9,9 @@ offline plumbing tests use, and its rankings mean nothing.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -93,13 +95,17 @@ class ClipBackend:
         self.tokenizer: Any = open_clip.get_tokenizer(spec.model)
         self._open_clip = open_clip
         self.is_coca = hasattr(model, "generate") and "coca" in spec.model.lower()
+        self.can_caption = self.is_coca and importlib.util.find_spec("transformers") is not None
+        """open_clip's CoCa ``generate`` needs ``transformers``; without it, frames get no CoCa caption."""
+        self._text_cache: dict[tuple[str, ...], NDArray[np.float32]] = {}
 
     def _batches(self, images: list[NDArray[np.uint8]]) -> list[Any]:
         from PIL import Image
 
         tensors = [self.preprocess(Image.fromarray(np.asarray(image, dtype=np.uint8))) for image in images]
         return [
-            self._torch.stack(tensors[i : i + self.batch_size]) for i in range(0, len(tensors), self.batch_size)
+            self._torch.stack(tensors[i : i + self.batch_size])
+            for i in range(0, len(tensors), self.batch_size)
         ]
 
     def image_features(self, images: list[NDArray[np.uint8]]) -> NDArray[np.float32]:
@@ -112,13 +118,14 @@ class ClipBackend:
             feats = feats / feats.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         return np.asarray(feats.float().numpy(), dtype=np.float32)
 
-    @functools.lru_cache(maxsize=8)  # noqa: B019 - one backend per process; texts are a fixed vocabulary
     def text_features(self, texts: tuple[str, ...]) -> NDArray[np.float32]:
-        """L2-normalised text embeddings [n, d] of ``TEMPLATE``-wrapped descriptors."""
-        with self._torch.no_grad():
-            feats = self.model.encode_text(self.tokenizer([TEMPLATE.format(t) for t in texts]))
-            feats = feats / feats.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        return np.asarray(feats.float().numpy(), dtype=np.float32)
+        """L2-normalised text embeddings [n, d] of ``TEMPLATE``-wrapped descriptors (kept per vocabulary)."""
+        if texts not in self._text_cache:
+            with self._torch.no_grad():
+                feats = self.model.encode_text(self.tokenizer([TEMPLATE.format(t) for t in texts]))
+                feats = feats / feats.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+            self._text_cache[texts] = np.asarray(feats.float().numpy(), dtype=np.float32)
+        return self._text_cache[texts]
 
     def rank(
         self,
@@ -145,6 +152,7 @@ class ClipBackend:
         """CoCa captions (only for CoCa models; empty strings otherwise)."""
         if not self.is_coca or not images:
             return ["" for _ in images]
+        require("transformers", "CoCa captions")
         captions: list[str] = []
         with self._torch.no_grad():
             for batch in self._batches(images):
@@ -156,7 +164,15 @@ class ClipBackend:
         return captions
 
 
-@functools.cache
+_LOCK = threading.Lock()
+
+
 def load_clip(model: str, pretrained: str | None) -> ClipBackend:
     """One backend per (model, pretrained) per process."""
+    with _LOCK:
+        return _load_clip(model, pretrained)
+
+
+@functools.cache
+def _load_clip(model: str, pretrained: str | None) -> ClipBackend:
     return ClipBackend(ClipSpec(model, pretrained))

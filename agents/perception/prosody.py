@@ -7,6 +7,7 @@ semitones, which compares voices of different registers.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,9 +48,17 @@ def prosody_features(
     samples: NDArray[np.float32], sample_rate: int = 16_000, words: list[dict[str, Any]] | None = None
 ) -> dict[str, float | None]:
     """Named prosody numbers of a mono clip; ``words`` (Whisper word timings) give the speaking rate."""
+    with warnings.catch_warnings():  # librosa warns on clips shorter than its FFT; the numbers stay valid
+        warnings.simplefilter("ignore", UserWarning)
+        return _prosody(samples, sample_rate, words)
+
+
+def _prosody(
+    samples: NDArray[np.float32], sample_rate: int, words: list[dict[str, Any]] | None
+) -> dict[str, float | None]:
     librosa = require("librosa", "the audio tool (prosody)")
     y = np.asarray(samples, dtype=np.float32)
-    hop = int(round(HOP_S * sample_rate))
+    hop = round(HOP_S * sample_rate)
     rms = librosa.feature.rms(y=y, frame_length=4 * hop, hop_length=hop, center=True)[0]
     level = _db(rms)
     loud = float(np.percentile(level, 95)) if level.size else -200.0
@@ -80,8 +89,8 @@ def _empty_voice() -> dict[str, float | None]:
         "longest_pause_at_s pitch_median_hz pitch_mean_hz pitch_std_st pitch_range_st pitch_slope_st_per_s "
         "pitch_end_slope_st_per_s voiced_fraction jitter_proxy_pct shimmer_proxy_db spectral_centroid_hz "
         "spectral_flatness onset_rate_per_s words_per_s"
-    ).split()
-    return dict.fromkeys(names)
+    )
+    return dict.fromkeys(names.split())
 
 
 def _pauses(active: NDArray[np.bool_]) -> dict[str, float | None]:
@@ -100,21 +109,32 @@ def _pauses(active: NDArray[np.bool_]) -> dict[str, float | None]:
 
 
 def _pitch(y: NDArray[np.float32], sr: int, librosa: Any) -> dict[str, float | None]:
-    hop = int(round(PITCH_HOP_S * sr))
-    f0, voiced, _ = librosa.pyin(y, fmin=65.0, fmax=600.0, sr=sr, frame_length=1024, hop_length=hop, center=True)
+    hop = round(PITCH_HOP_S * sr)
+    f0, voiced, _ = librosa.pyin(
+        y, fmin=65.0, fmax=600.0, sr=sr, frame_length=1024, hop_length=hop, center=True
+    )
     ok = voiced & np.isfinite(f0)
     out: dict[str, float | None] = {"voiced_fraction": round(float(ok.mean()), 3) if ok.size else 0.0}
     if ok.sum() < 5:
         return out | dict.fromkeys(
-            ("pitch_median_hz", "pitch_mean_hz", "pitch_std_st", "pitch_range_st", "pitch_slope_st_per_s",
-             "pitch_end_slope_st_per_s", "jitter_proxy_pct")
+            (
+                "pitch_median_hz",
+                "pitch_mean_hz",
+                "pitch_std_st",
+                "pitch_range_st",
+                "pitch_slope_st_per_s",
+                "pitch_end_slope_st_per_s",
+                "jitter_proxy_pct",
+            )
         )
     hz = f0[ok]
     st = 12.0 * np.log2(hz / 100.0)
     t = np.flatnonzero(ok) * PITCH_HOP_S
     slope = float(np.polyfit(t, st, 1)[0]) if np.ptp(t) > 0 else 0.0
     tail = t >= t[-1] - 0.6  # the last 0.6 s of voicing: the final intonation
-    end_slope = float(np.polyfit(t[tail], st[tail], 1)[0]) if tail.sum() >= 5 and np.ptp(t[tail]) > 0 else None
+    end_slope = (
+        float(np.polyfit(t[tail], st[tail], 1)[0]) if tail.sum() >= 5 and np.ptp(t[tail]) > 0 else None
+    )
     pairs = ok[1:] & ok[:-1]
     jitter = np.abs(np.diff(f0))[pairs] / f0[1:][pairs] if pairs.any() else np.zeros(0)
     return out | {

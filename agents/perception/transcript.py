@@ -8,27 +8,37 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from saboteur.agents.perception.deps import require
-from saboteur.agents.perception.whisper_weights import whisper_checkpoint
+from saboteur.agents.perception.whisper_weights import WHISPER_MODELS, whisper_checkpoint
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 VERSION = "1"
 """Part of every cached transcript's key: bump when the output changes."""
+__all__ = ["WHISPER_MODELS", "load_whisper", "segment_quality", "transcribe", "transcript_quality"]
 
-WHISPER_MODELS = ("tiny.en", "base")
 COMPRESSION_LIMIT = 2.4
 """Whisper's own threshold: a segment compressing better than this is probably a repetition loop."""
 
 
-@functools.cache
+_LOCK = threading.Lock()
+"""Whisper's decoder installs kv-cache hooks on the shared model per call: one transcription at a time."""
+
+
 def load_whisper(name: str = "tiny.en") -> Any:
     """The openai-whisper model ``name`` on the CPU, with its alignment heads (for word timestamps)."""
+    with _LOCK:
+        return _load_whisper(name)
+
+
+@functools.cache
+def _load_whisper(name: str) -> Any:
     whisper = require("whisper", f"the transcript tool (Whisper {name})")
     checkpoint = whisper_checkpoint(name)
     model = whisper.load_model(str(checkpoint.path), device="cpu")
@@ -46,7 +56,11 @@ def segment_quality(avg_logprob: float, no_speech_prob: float, compression_ratio
     """
     token = min(1.0, math.exp(min(0.0, avg_logprob)))
     speech = 1.0 - min(1.0, max(0.0, no_speech_prob))
-    repetition = 1.0 if compression_ratio <= COMPRESSION_LIMIT else max(0.0, 1.0 - (compression_ratio - COMPRESSION_LIMIT))
+    repetition = (
+        1.0
+        if compression_ratio <= COMPRESSION_LIMIT
+        else max(0.0, 1.0 - (compression_ratio - COMPRESSION_LIMIT))
+    )
     return token * speech * repetition
 
 
@@ -65,14 +79,8 @@ def transcribe(samples: NDArray[np.float32], model_name: str = "tiny.en") -> dic
     """Transcribe 16 kHz mono audio: the ``transcript`` features of the Evidence contract."""
     model = load_whisper(model_name)
     multilingual = bool(getattr(model, "is_multilingual", False))
-    result = model.transcribe(
-        np.ascontiguousarray(samples, dtype=np.float32),
-        fp16=False,
-        word_timestamps=True,
-        verbose=None,
-        language=None if multilingual else "en",
-        condition_on_previous_text=False,
-    )
+    with _LOCK:
+        result = _transcribe(model, samples, multilingual)
     segments: list[dict[str, Any]] = []
     words: list[dict[str, Any]] = []
     for seg in result.get("segments", []):
@@ -106,3 +114,15 @@ def transcribe(samples: NDArray[np.float32], model_name: str = "tiny.en") -> dic
         "quality": round(transcript_quality(segments), 4),
         "model": f"whisper-{model_name}",
     }
+
+
+def _transcribe(model: Any, samples: NDArray[np.float32], multilingual: bool) -> dict[str, Any]:
+    result: dict[str, Any] = model.transcribe(
+        np.ascontiguousarray(samples, dtype=np.float32),
+        fp16=False,
+        word_timestamps=True,
+        verbose=None,
+        language=None if multilingual else "en",
+        condition_on_previous_text=False,
+    )
+    return result

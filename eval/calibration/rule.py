@@ -63,7 +63,9 @@ def recalibrate_table(
         rows = as_int(np.flatnonzero(table.mask[:, col] & table.has_truth))
         if np.unique(clip_fold[rows]).size < 2:
             continue  # too few labelled verdicts to cross-fit: keep the stated confidences
-        fit = cross_fit(template, table.confidence[rows, col], table.agent_correct[rows, col], folds=clip_fold[rows])
+        fit = cross_fit(
+            template, table.confidence[rows, col], table.agent_correct[rows, col], folds=clip_fold[rows]
+        )
         confidence[rows, col] = fit.calibrated
         unlabelled = np.flatnonzero(table.mask[:, col] & ~table.has_truth)
         if unlabelled.size:

@@ -18,15 +18,13 @@ tied scores, so that R resamples cost one cumulative sum each. Conventions:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 from scipy.special import xlogy
 
-from saboteur.eval.calibration.weights import as_weights, weighted_mean
+from saboteur.eval.calibration.weights import as_weights, group_sums, weighted_mean
 from saboteur.eval.table import BoolArray, FloatArray, IntArray, as_float, as_int
 
-_FEW_GROUPS = 128
 NLL_FLOOR = 1e-4
 """Probability given to a true label the agent left out of its ranking (-log = 9.2, not infinity)."""
 
@@ -79,19 +77,14 @@ class TieGroups:
     group_of: IntArray
     """[n] group of each verdict (original order)."""
 
-    @cached_property
-    def member(self) -> FloatArray:
-        """[n, G] group membership (for few groups a matrix product beats sorting the weights)."""
-        member = np.zeros((self.group_of.size, self.starts.size), dtype=np.float64)
-        member[np.arange(self.group_of.size), self.group_of] = 1.0
-        return member
+    @property
+    def size(self) -> int:
+        """Number of groups G."""
+        return int(self.starts.size)
 
     def sums(self, values: FloatArray, w: FloatArray) -> FloatArray:
         """[R, G] weighted sums of ``values`` [n] per group."""
-        if self.starts.size <= _FEW_GROUPS:
-            return as_float(w @ (self.member * as_float(values)[:, None]))
-        weighted = w[:, self.order] * as_float(values)[self.order][None, :]
-        return as_float(np.add.reduceat(weighted, self.starts, axis=1))
+        return group_sums(w, self.group_of, self.size, values)
 
 
 def tie_groups(score: FloatArray, descending: bool = True) -> TieGroups:
@@ -182,6 +175,7 @@ def optimal_aurc(error_rate: FloatArray) -> FloatArray:
     r = np.clip(as_float(error_rate), 0.0, 1.0)
     return as_float(r + xlogy(1.0 - r, 1.0 - r))
 
+
 def selective_accuracy(
     confidence: FloatArray, correct: BoolArray, coverage: float = 0.5, weights: FloatArray | None = None
 ) -> FloatArray:
@@ -213,24 +207,32 @@ def pearson(x: FloatArray, y: FloatArray, weights: FloatArray | None = None) -> 
     xs, ys = as_float(x), as_float(y)
     w = as_weights(weights, xs.shape[-1])
     total = w.sum(axis=1)
-    wx, wy = w * xs, w * ys
-    sx, sy = wx.sum(axis=1), wy.sum(axis=1)
+    if xs.ndim == 1 and ys.ndim == 1:  # one matrix-vector product per moment
+        sx, sy, sxx, syy, sxy = (w @ np.stack([xs, ys, xs * xs, ys * ys, xs * ys], axis=1)).T
+    else:
+        wx, wy = w * xs, w * ys
+        sx, sy = wx.sum(axis=1), wy.sum(axis=1)
+        sxx, syy, sxy = (wx * xs).sum(axis=1), (wy * ys).sum(axis=1), (wx * ys).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cov = (wx * ys).sum(axis=1) - sx * sy / total
-        var = ((wx * xs).sum(axis=1) - sx * sx / total) * ((wy * ys).sum(axis=1) - sy * sy / total)
+        cov = sxy - sx * sy / total
+        var = (sxx - sx * sx / total) * (syy - sy * sy / total)
         ok = var > 1e-12 * np.maximum(total, 1.0) ** 2
         return as_float(np.where(ok, cov / np.sqrt(np.where(ok, var, 1.0)), np.nan))
+
 
 def spearman(x: FloatArray, y: FloatArray, weights: FloatArray | None = None) -> FloatArray:
     """[R] weighted Spearman correlation: Pearson of the weighted mid-ranks of each resample."""
     xs, ys = as_float(x), as_float(y)
     w = as_weights(weights, xs.size)
-    return pearson(_midranks(xs, w), _midranks(ys, w), w)
+    gx, gy = tie_groups(xs, descending=False), tie_groups(ys, descending=False)
+    rank_x, rank_y = _midranks(gx, w), _midranks(gy, w)
+    # every (x group, y group) pair present is one weighted cell: sums over cells, not verdicts
+    pairs, cell = np.unique(gx.group_of * gy.size + gy.group_of, return_inverse=True)
+    cell_w = group_sums(w, as_int(cell.ravel()), int(pairs.size))
+    return pearson(rank_x[:, pairs // gy.size], rank_y[:, pairs % gy.size], cell_w)
 
 
-def _midranks(values: FloatArray, w: FloatArray) -> FloatArray:
-    """[R, n] mid-rank of each value among the weighted values of each row (ties share a rank)."""
-    groups = tie_groups(values, descending=False)
-    count = groups.sums(np.ones(values.size), w)
-    mid = np.cumsum(count, axis=1) - 0.5 * count
-    return as_float(mid[:, groups.group_of])
+def _midranks(groups: TieGroups, w: FloatArray) -> FloatArray:
+    """[R, G] weighted mid-rank of each tie group (ascending groups; ties share a rank)."""
+    count = group_sums(w, groups.group_of, groups.size)
+    return as_float(np.cumsum(count, axis=1) - 0.5 * count)

@@ -23,12 +23,19 @@ from pydantic import BaseModel, Field
 
 from saboteur.errors import SaboteurError
 from saboteur.eval.bootstrap import DEFAULT_RESAMPLES, Interval
-from saboteur.eval.calibration.binning import DEFAULT_BINS, Binning, adaptive, bin_stats, equal_mass, equal_width
+from saboteur.eval.calibration.binning import (
+    DEFAULT_BINS,
+    Binning,
+    adaptive,
+    bin_stats,
+    equal_mass,
+    equal_width,
+)
 from saboteur.eval.calibration.data import CalibrationData
 from saboteur.eval.calibration.scores import (
     auprc,
-    auroc,
     aurc,
+    auroc,
     brier,
     multiclass_brier,
     nll,
@@ -236,6 +243,7 @@ def write_rows(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> 
         raise SaboteurError(f"{target}: the table must end in .csv or .parquet")
     target.parent.mkdir(parents=True, exist_ok=True)
     columns = list(dict.fromkeys(key for row in rows for key in row))
+    rows = [{column: row.get(column) for column in columns} for row in rows]  # every row, every column
     if target.suffix == ".csv":
         with target.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns)
@@ -243,8 +251,8 @@ def write_rows(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> 
             writer.writerows(rows)
         return target
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
     except ImportError:
         raise SaboteurError("writing Parquet needs pyarrow: pip install 'saboteur[parquet]'") from None
     pq.write_table(pa.Table.from_pylist(list(rows)), target)

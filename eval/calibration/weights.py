@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from saboteur.eval.bootstrap import Interval
-from saboteur.eval.table import FloatArray, as_float
+from saboteur.eval.table import FloatArray, IntArray, as_float
 
 CHUNK_CELLS = 4_000_000
 """Largest weight matrix (resamples x verdicts) built at once; bounds memory for big runs."""
@@ -40,6 +41,16 @@ def weighted_mean(values: FloatArray, w: FloatArray) -> FloatArray:
         return as_float(np.where(total > 0, sums / np.where(total > 0, total, 1.0), np.nan))
 
 
+def group_sums(w: FloatArray, group: IntArray, n_groups: int, values: FloatArray | None = None) -> FloatArray:
+    """[R, G] weighted sums of ``values`` [n] (default 1) over the items of each group, for weights [R, n].
+
+    One sparse [G, n] matrix (item values at (group, item)) times the weights: O(R n) for any G.
+    """
+    data = np.ones(group.size) if values is None else np.nan_to_num(as_float(values))
+    member = csr_matrix((data, (group, np.arange(group.size))), shape=(n_groups, group.size))
+    return as_float((member @ w.T).T)
+
+
 def bootstrap_weights(
     n: int, resamples: int, rng: np.random.Generator, chunk_cells: int = CHUNK_CELLS
 ) -> Iterator[FloatArray]:
@@ -50,7 +61,9 @@ def bootstrap_weights(
     for start in range(0, resamples, step):
         rows = min(step, resamples - start)
         draws = rng.integers(0, n, size=(rows, n)) + (np.arange(rows) * n)[:, None]
-        yield as_float(np.bincount(draws.ravel(), minlength=rows * n).reshape(rows, n))
+        counts = np.bincount(draws.ravel(), minlength=rows * n).reshape(rows, n)
+        # column-major, so that the sparse group sums (membership @ w.T) read w.T without a copy
+        yield as_float(np.asfortranarray(counts, dtype=np.float64))
 
 
 def percentile_interval(value: float, samples: FloatArray, n: int, level: float = 0.95) -> Interval:

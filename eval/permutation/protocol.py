@@ -13,6 +13,7 @@ overlaps the test rows.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -32,7 +33,7 @@ from saboteur.eval.permutation.metrics import (
     permutation_p_value,
     permute_within_present,
 )
-from saboteur.eval.permutation.styles import FittedFusion, TrainingSet, fit_style, styles
+from saboteur.eval.permutation.styles import FittedFusion, TrainingSet, fit_style, single_thread, styles
 from saboteur.eval.table import BoolArray, FloatArray, IntArray, as_float, as_int
 
 Control = Literal["none", "corrupt", "calibrated"]
@@ -172,7 +173,8 @@ class FoldOutcome:
 def impute_quality(data: ExpertData, quality: FloatArray, train: IntArray) -> FloatArray:
     """[N, M] Q with missing values of present experts set to the training median; 0 where absent."""
     train_q = np.where(data.mask[train], quality[train], np.nan)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an expert with no Q in training: filled with 0
         median = np.nanmedian(np.where(np.isfinite(train_q), train_q, np.nan), axis=0)
     median = np.nan_to_num(median, nan=0.0)
     filled = np.where(np.isfinite(quality), quality, median[None, :])
@@ -235,6 +237,18 @@ def run_fold(
     fold_index: int = 0,
 ) -> FoldOutcome:
     """Fit on ``train``, evaluate Clean-Q and K Broken-Q copies on the fully observed ``test`` rows."""
+    with single_thread():
+        return _run_fold(data, settings, train, test, seed_index, fold_index)
+
+
+def _run_fold(
+    data: ExpertData,
+    settings: PermutationSettings,
+    train: IntArray,
+    test: IntArray,
+    seed_index: int,
+    fold_index: int,
+) -> FoldOutcome:
     if settings.fusion not in styles():
         raise SaboteurError(f"unknown fusion style {settings.fusion!r}: choose one of {', '.join(styles())}")
     control_rng = np.random.default_rng([settings.seed, seed_index, fold_index, 0])

@@ -7,8 +7,8 @@ test row reached any fit. ``predict`` takes one evidence/mask block and a batch 
 [B, n, M] (Clean-Q is B = 1; the K Broken-Q copies are B = K) and returns labels [B, n].
 
 Styles (papers.md, part B): ``noq`` mean posterior (ignores Q, a null reference), ``weighted``
-Q-normalised weighted mean, ``lr`` / ``hgb`` scikit-learn stackers on [evidence, masks, Q, Q x evidence] with balanced
-class weights, ``moe`` a softmax router over [masks, Q] weighting expert log-probabilities.
+Q-normalised weighted mean, ``lr`` / ``hgb`` scikit-learn stackers on [evidence, masks, Q, Q x evidence]
+with balanced class weights, ``moe`` a softmax router over [masks, Q] weighting expert log-probabilities.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from saboteur.errors import SaboteurError
 from saboteur.eval.table import BoolArray, FloatArray, IntArray, as_bool, as_float, as_int
@@ -67,6 +68,12 @@ class FittedFusion(ABC):
     @abstractmethod
     def predict(self, probs: FloatArray, mask: BoolArray, quality: FloatArray) -> IntArray:
         """[B, n] fused labels for evidence [n, M, K], masks [n, M] and quality [B, n, M]."""
+
+
+def single_thread() -> threadpool_limits:
+    """One BLAS / OpenMP thread: the matrices here are small, and thread pools on a busy machine
+    spin-wait (measured 10-100x slower on 2 shared cores)."""
+    return threadpool_limits(limits=1)
 
 
 FitFunction = Callable[[TrainingSet], FittedFusion]
@@ -163,10 +170,11 @@ class Stacker(FittedFusion):
     def predict(self, probs: FloatArray, mask: BoolArray, quality: FloatArray) -> IntArray:
         b, n = quality.shape[:2]
         chunk = max(1, STACK_ROWS // max(n, 1))
-        parts = [
-            np.asarray(self.model.predict(stack_features(probs, mask, quality[start : start + chunk])))
-            for start in range(0, b, chunk)
-        ]
+        with single_thread():
+            parts = [
+                np.asarray(self.model.predict(stack_features(probs, mask, quality[start : start + chunk])))
+                for start in range(0, b, chunk)
+            ]
         return as_int(np.concatenate(parts).reshape(b, n))
 
 
@@ -196,13 +204,16 @@ def make_hgb(seed: int = 0) -> HistGradientBoostingClassifier:
 @fusion_style("lr")
 def _fit_lr(training: TrainingSet) -> FittedFusion:
     x, y = _stack_training(training)
-    return Stacker(train_rows=training.rows.copy(), model=make_lr().fit(x, y), name="lr")
+    with single_thread():
+        return Stacker(train_rows=training.rows.copy(), model=make_lr().fit(x, y), name="lr")
 
 
 @fusion_style("hgb")
 def _fit_hgb(training: TrainingSet) -> FittedFusion:
     x, y = _stack_training(training)
-    return Stacker(train_rows=training.rows.copy(), model=make_hgb(training.seed).fit(x, y), name="hgb")
+    with single_thread():
+        model = make_hgb(training.seed).fit(x, y)
+    return Stacker(train_rows=training.rows.copy(), model=model, name="hgb")
 
 
 @fusion_style("moe")

@@ -40,24 +40,18 @@ def delta_rows(c: Comparison) -> list[tuple[str, Delta, str]]:
 def forest_figure(c: Comparison) -> Figure:
     """Every B - A difference with its paired-bootstrap 95% interval."""
     rows = delta_rows(c)
-    with plt.rc_context(STYLE):
+    with plt.style.context(STYLE):
         fig, ax = plt.subplots(figsize=(6.4, 0.6 + 0.26 * len(rows)))
         y = np.arange(len(rows))
         deltas = np.array([d.delta for _, d, _ in rows])
         low = np.array([d.low for _, d, _ in rows])
         high = np.array([d.high for _, d, _ in rows])
         excludes_zero = (low > 0) | (high < 0)
-        colors = np.where(excludes_zero, "#b8434a", "#2f6db3")
-        ax.errorbar(
-            deltas,
-            y,
-            xerr=np.nan_to_num(np.vstack([deltas - low, high - deltas])),
-            fmt="none",
-            ecolor=list(colors),
-            lw=1.2,
-            capsize=2,
-        )
-        ax.scatter(deltas, y, c=list(colors), s=18, zorder=3)
+        for flag, color in ((False, "#2f6db3"), (True, "#b8434a")):
+            sel = excludes_zero == flag
+            if sel.any():
+                err = np.nan_to_num(np.vstack([deltas[sel] - low[sel], high[sel] - deltas[sel]]))
+                ax.errorbar(deltas[sel], y[sel], xerr=err, fmt="o", ms=4, color=color, lw=1.2, capsize=2)
         ax.axvline(0, color="#444", lw=0.8)
         ax.set_yticks(y, [name for name, _, _ in rows], fontsize=8)
         ax.invert_yaxis()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
@@ -22,13 +24,27 @@ import numpy as np
 from matplotlib.figure import Figure as MplFigure
 from scipy.stats import beta
 
+from saboteur.eval.calibration.binning import bin_stats, equal_width
 from saboteur.eval.evaluate import AgentProfile
 from saboteur.eval.table import BoolArray, FloatArray, IntArray, as_float, as_int
 
 N_BINS = 10
 """Equal-width confidence bins over [0, 1] (1.0 falls in the last bin), as ``saboteur calibrate``."""
-PALETTE = ("#2f6db3", "#d9812b", "#3a9a5b", "#b8434a", "#7a5cb0", "#8c6d46", "#c95fa5", "#6b6b6b")
-STYLE = {
+PALETTE = (
+    "#2f6db3",
+    "#d9812b",
+    "#3a9a5b",
+    "#b8434a",
+    "#7a5cb0",
+    "#8c6d46",
+    "#c95fa5",
+    "#6b6b6b",
+    "#1b9e9e",
+    "#c9a227",
+    "#4a4a9c",
+    "#7d2f2f",
+)
+STYLE: dict[str, Any] = {
     "figure.dpi": 100,
     "font.size": 9,
     "axes.spines.top": False,
@@ -80,7 +96,9 @@ def render(fig: MplFigure, name: str, title: str, caption: str, fmt: str = "svg"
             fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
         text = buffer.getvalue().decode("utf-8")
         start = text.find("<svg")
-        svg = text[start:].replace("<svg ", '<svg class="plot" role="img" ', 1)
+        svg = re.sub(r"\s*<metadata>.*?</metadata>", "", text[start:], count=1, flags=re.DOTALL).replace(
+            "<svg ", '<svg class="plot" role="img" ', 1
+        )
         return Figure(name=name, title=title, caption=caption, svg=svg)
     finally:
         plt.close(fig)
@@ -92,8 +110,8 @@ def _color(i: int) -> str:
 
 # -- data helpers -------------------------------------------------------------------------------------
 def bin_index(confidence: FloatArray, n_bins: int = N_BINS) -> IntArray:
-    """Equal-width bin of each confidence in [0, 1]; 1.0 falls in the last bin."""
-    return as_int(np.clip(np.floor(np.asarray(confidence) * n_bins), 0, n_bins - 1))
+    """Equal-width bin of each value in [0, 1] (``saboteur calibrate``'s binning; 1.0 in the last bin)."""
+    return equal_width(as_float(confidence), n_bins).index
 
 
 def reliability_bins(
@@ -101,18 +119,16 @@ def reliability_bins(
 ) -> tuple[FloatArray, FloatArray, IntArray, float]:
     """Per bin: mean confidence, accuracy, count (NaN for empty bins), and the ECE.
 
-    ECE = sum over bins of (count / n) * |accuracy - mean confidence|.
+    ECE = sum over bins of (count / n) * |accuracy - mean confidence|, exactly as ``saboteur calibrate``.
     """
-    bins = bin_index(confidence, n_bins)
-    counts = np.bincount(bins, minlength=n_bins)
-    conf_sum = np.bincount(bins, weights=confidence, minlength=n_bins)
-    hit_sum = np.bincount(bins, weights=correct.astype(np.float64), minlength=n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_conf = np.where(counts > 0, conf_sum / counts, np.nan)
-        acc = np.where(counts > 0, hit_sum / counts, np.nan)
-    total = max(int(counts.sum()), 1)
-    ece = float(np.abs(hit_sum - conf_sum).sum() / total)
-    return as_float(mean_conf), as_float(acc), as_int(counts), ece
+    conf = as_float(confidence)
+    stats = bin_stats(equal_width(conf, n_bins), conf, correct)
+    return (
+        as_float(stats.mean_confidence[0]),
+        as_float(stats.accuracy[0]),
+        as_int(stats.count[0]),
+        float(stats.ece[0]),
+    )
 
 
 def exact_interval(hits: IntArray, n: IntArray, level: float = 0.95) -> tuple[FloatArray, FloatArray]:
@@ -129,7 +145,7 @@ def exact_interval(hits: IntArray, n: IntArray, level: float = 0.95) -> tuple[Fl
 # -- the plots -----------------------------------------------------------------------------------------
 def topk_figure(curves: Mapping[str, Sequence[float]], main_rule: str, baseline: float | None) -> Figure:
     """Fused top-k coverage per fusion rule; the report's rule drawn bold, the oracle dashed."""
-    with plt.rc_context(STYLE):
+    with plt.style.context(STYLE):
         fig, ax = plt.subplots(figsize=(6.2, 3.6))
         for i, (rule, curve) in enumerate(curves.items()):
             ks = np.arange(1, len(curve) + 1)
@@ -142,7 +158,7 @@ def topk_figure(curves: Mapping[str, Sequence[float]], main_rule: str, baseline:
         ax.set_ylabel("truth among the k best fused labels")
         ax.set_ylim(0, 1.02)
         ax.set_xticks(np.arange(1, max(len(c) for c in curves.values()) + 1))
-        ax.legend(fontsize=8, ncols=2, loc="lower right")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         return render(
             fig,
             "topk",
@@ -163,8 +179,8 @@ _PROFILE_RATES = (
 def profile_figure(profiles: Mapping[str, AgentProfile]) -> Figure:
     """Per agent: accuracy, contributor and saboteur rates with bootstrap 95% intervals."""
     agents = list(profiles)
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(6.2, 0.5 + 0.55 * len(agents) * len(_PROFILE_RATES) / 2))
+    with plt.style.context(STYLE):
+        fig, ax = plt.subplots(figsize=(6.2, 1.4 + 0.55 * len(agents) * len(_PROFILE_RATES) / 2))
         height = 0.8 / len(_PROFILE_RATES)
         for j, (key, title) in enumerate(_PROFILE_RATES):
             values, lows, highs = [], [], []
@@ -182,7 +198,7 @@ def profile_figure(profiles: Mapping[str, AgentProfile]) -> Figure:
         ax.invert_yaxis()
         ax.set_xlim(0, 1)
         ax.set_xlabel("share of the clips the agent answered (95% bootstrap interval)")
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, frameon=False)
+        ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False)
         return render(
             fig,
             "profile",
@@ -200,7 +216,7 @@ def shapley_figure(profiles: Mapping[str, AgentProfile], fused_accuracy: float) 
     low = as_float([iv.low if iv else np.nan for iv in ivs])
     high = as_float([iv.high if iv else np.nan for iv in ivs])
     total = float(values.sum())
-    with plt.rc_context(STYLE):
+    with plt.style.context(STYLE):
         fig, ax = plt.subplots(figsize=(6.2, 0.7 + 0.45 * len(agents)))
         y = np.arange(len(agents))
         colors = [_color(i) for i in range(len(agents))]
@@ -208,14 +224,14 @@ def shapley_figure(profiles: Mapping[str, AgentProfile], fused_accuracy: float) 
         ax.errorbar(
             values, y, xerr=np.nan_to_num(np.vstack([values - low, high - values])), fmt="none", ecolor="#222"
         )
-        for yi, value in zip(y, values, strict=True):
+        for yi, value, top in zip(y, values, np.fmax(high, values), strict=True):
             share = value / total if total else float("nan")
             ax.annotate(
                 f" {value:.3f} ({share:.0%})",
-                (max(value, 0.0), yi),
+                (max(top, 0.0), yi),
                 va="center",
                 fontsize=8,
-                xytext=(14, 0),
+                xytext=(4, 0),
                 textcoords="offset points",
             )
         ax.set_yticks(y, agents)
@@ -237,7 +253,7 @@ def sabotage_matrix_figure(matrix: IntArray, agents: Sequence[str], labels: Sequ
     """Panels per saboteur agent: true label (rows) x fused wrong label it imposed (columns)."""
     m = len(agents)
     vmax = max(int(matrix.max()), 1)
-    with plt.rc_context({**STYLE, "axes.grid": False}):
+    with plt.style.context({**STYLE, "axes.grid": False}):
         fig, axes = plt.subplots(1, m, figsize=(1.2 + 2.5 * m, 3.2), squeeze=False, sharey=True)
         image = None
         for col, agent in enumerate(agents):
@@ -280,7 +296,7 @@ def reliability_figure(
     Returns the figure and each column's ECE.
     """
     eces: dict[str, float] = {}
-    with plt.rc_context(STYLE):
+    with plt.style.context(STYLE):
         fig, ax = plt.subplots(figsize=(5.2, 4.2))
         ax.plot([0, 1], [0, 1], color="#888", lw=0.8, ls="--", label="perfect calibration")
         for col, name in enumerate(names):
@@ -319,7 +335,7 @@ def self_assessment_figure(
     quality: FloatArray, correct: BoolArray, mask: BoolArray, agents: Sequence[str], n_bins: int = 5
 ) -> Figure:
     """Accuracy per self-assessment bin with exact 95% intervals, one line per agent."""
-    with plt.rc_context(STYLE):
+    with plt.style.context(STYLE):
         fig, ax = plt.subplots(figsize=(5.6, 3.6))
         centers = (np.arange(n_bins) + 0.5) / n_bins
         for col, agent in enumerate(agents):

@@ -18,6 +18,7 @@ import secrets
 from html import escape
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 from saboteur.eval.report.data import PERMUTATION_KEYS, ReportData
 from saboteur.eval.report.figures import Figure
@@ -187,19 +188,6 @@ def worst_section(data: ReportData) -> str:
     if not data.worst:
         body = "<p>No clip where removing one confident, wrong agent would have made the fusion right.</p>"
     else:
-        rows = [
-            [
-                w.clip_id,
-                w.truth,
-                w.fused,
-                w.saboteur,
-                fmt(w.confidence, 2),
-                fmt(w.self_assessment, 2),
-                ", ".join(f"{a}: {label}" for a, label in w.others.items()),
-                w.rationale,
-            ]
-            for w in data.worst
-        ]
         header = [
             "clip",
             "truth",
@@ -210,7 +198,26 @@ def worst_section(data: ReportData) -> str:
             "other agents",
             "saboteur's rationale",
         ]
-        body = table_html(header, rows, "cases")
+        rows = [
+            [
+                w.truth,
+                w.fused,
+                w.saboteur,
+                fmt(w.confidence, 2),
+                fmt(w.self_assessment, 2),
+                ", ".join(f"{a}: {label}" for a, label in w.others.items()),
+                w.rationale,
+            ]
+            for w in data.worst
+        ]
+        body = "".join(
+            f'<tr><td><a href="#clip={e(quote(w.clip_id, safe=""))}">{e(w.clip_id)}</a></td>'
+            + "".join(f"<td>{e(c)}</td>" for c in row)
+            + "</tr>"
+            for w, row in zip(data.worst, rows, strict=True)
+        )
+        head = "".join(f"<th>{e(h)}</th>" for h in header)
+        body = f'<table class="cases"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
     return (
         '<section id="worst"><h2>Worst sabotage cases</h2><p>A confident agent was wrong, its label won the '
         "fused vote, and without it the fusion would have been right. Most confident first.</p>"

@@ -167,7 +167,23 @@
     document.getElementById("clip-page").textContent = "page " + (state.page + 1) + " of " + pages;
   }
 
+  // Deep links: index.html#clip=ID filters on that clip and opens its rationales.
+  function followHash() {
+    if (location.hash.indexOf("#clip=") !== 0) { return; }
+    var wanted;
+    try { wanted = decodeURIComponent(location.hash.slice(6)); } catch (err) { return; }
+    filter.value = wanted;
+    outcome.value = "";
+    truth.value = "";
+    state.page = 0;
+    rows.forEach(function (r, i) { if (r[0] === wanted) { state.open[i] = true; } });
+    render();
+    document.getElementById("clips").scrollIntoView();
+  }
+  window.addEventListener("hashchange", followHash);
+
   buildHead();
   render();
+  followHash();
   document.body.setAttribute("data-rendered", "ok");
 })();

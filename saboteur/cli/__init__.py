@@ -45,15 +45,24 @@ _register_command_modules()
 @friendly
 def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's runs.")] = Path("runs/demo"),
+    graph: Annotated[bool, typer.Option(help="Run the agent graph over the demo clips.")] = True,
 ) -> None:
-    """Run the embedded demo offline and print its tables."""
+    """Run the embedded demo offline: the agent graph over bundled clips, then real CREMA-D votes."""
     from saboteur.demo import run_demo
 
-    result = run_demo(out)
+    if graph:
+        console.print(
+            "[bold]agent graph over the bundled demo clips[/] (embedded LLM, offline; first run loads models)"
+        )
+    result = run_demo(out, graph=graph)
     for title, evaluation in result.evaluations.items():
         console.rule(title)
         show_evaluation(evaluation)
-    console.print(f"run directory: {result.run}")
+    if result.graph_run:
+        console.print(f"agent-graph run: {result.graph_run}   (saboteur eval {result.graph_run})")
+    console.print(f"CREMA-D run: {result.crema_run}")
+    if result.report:
+        console.print(f"[bold green]report:[/] {result.report}")
 
 
 @app.command("version")

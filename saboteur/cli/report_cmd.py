@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from saboteur.cli.common import console, friendly, print_json, split_list
-from saboteur.eval.report.compare import DEFAULT_RESAMPLES, Comparison, compare_runs
-from saboteur.eval.report.compare_view import delta_rows, write_comparison
+
+if TYPE_CHECKING:
+    from saboteur.eval.report.compare import Comparison
+
+RESAMPLES = 2000
+"""Default paired-bootstrap resamples (the plotting/statistics stack is imported only when used)."""
 
 
 def report_command(
@@ -40,7 +45,10 @@ def report_command(
 
 def show_comparison(c: Comparison) -> None:
     """Human table of a comparison."""
-    table = Table(title=f"A = {c.name_a}\nB = {c.name_b}\n{c.n} paired clips, rule {c.rule}")
+    from saboteur.eval.report.compare_view import delta_rows
+
+    rules = c.rule if c.rule == c.rule_b else f"{c.rule} / {c.rule_b}"
+    table = Table(title=escape(f"A = {c.name_a}\nB = {c.name_b}\n{c.n} paired clips, rule {rules}"))
     for column in ("statistic", "A", "B", "B - A", "95% CI", "test"):
         table.add_column(column, justify="left" if column in ("statistic", "test") else "right")
     for name, d, test in delta_rows(c):
@@ -53,7 +61,7 @@ def show_comparison(c: Comparison) -> None:
             f"[yellow]left out:[/] {c.only_a} clips only in A, {c.only_b} only in B, "
             f"{c.truth_mismatch} with different truths"
         )
-    console.print(f"[bold]{c.statement}[/]", highlight=False)
+    console.print(f"[bold]{escape(c.statement)}[/]", highlight=False)
 
 
 def compare_command(
@@ -61,9 +69,13 @@ def compare_command(
     run_b: Annotated[Path, typer.Argument(help="Second run directory (B); may be A again.")],
     rule: Annotated[str, typer.Option(help="Fusion rule.")] = "confidence",
     agents: Annotated[str | None, typer.Option(help="Agents to fuse, comma-separated, in order.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Strategy, when a run holds several.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model, when a run holds several.")] = None,
     rule_b: Annotated[str | None, typer.Option(help="Fusion rule of B (default: --rule).")] = None,
     agents_b: Annotated[str | None, typer.Option(help="Agents of B (default: --agents).")] = None,
-    resamples: Annotated[int, typer.Option(help="Paired bootstrap resamples.")] = DEFAULT_RESAMPLES,
+    strategy_b: Annotated[str | None, typer.Option(help="Strategy of B (default: --strategy).")] = None,
+    model_b: Annotated[str | None, typer.Option(help="Model of B (default: --model).")] = None,
+    resamples: Annotated[int, typer.Option(help="Paired bootstrap resamples.")] = RESAMPLES,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     out: Annotated[
         Path | None, typer.Option("--out", help="Also write compare.html/.md/.json and a plot here.")
@@ -71,13 +83,20 @@ def compare_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Paired comparison of two runs over the same clips: which is better, and how sure."""
+    from saboteur.eval.report.compare import compare_runs
+    from saboteur.eval.report.compare_view import write_comparison
+
     result = compare_runs(
         run_a,
         run_b,
         rule=rule,
         agents=split_list(agents),
+        strategy=strategy,
+        model=model,
         rule_b=rule_b,
         agents_b=split_list(agents_b),
+        strategy_b=strategy_b,
+        model_b=model_b,
         resamples=resamples,
         seed=seed,
     )

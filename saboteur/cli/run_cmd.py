@@ -30,7 +30,13 @@ def run_command(
     ] = None,
     concurrency: Annotated[int, typer.Option(help="LLM calls in flight at once.")] = 4,
     joint: Annotated[bool, typer.Option(help="Also run the joint agent that sees every modality.")] = False,
-    executor: Annotated[str, typer.Option(help="local (ray: see the README).")] = "local",
+    executor: Annotated[str, typer.Option(help="local, or ray (a Ray cluster; see the README).")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster to join (default: RAY_ADDRESS, else a local one).")
+    ] = None,
+    ray_workers: Annotated[
+        int | None, typer.Option(help="Ray clip workers (default: one per 2 CPUs of the cluster).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")] = False,
 ) -> None:
     """Run the modality agents over every clip; re-running the same command resumes."""
@@ -67,6 +73,8 @@ def run_command(
             concurrency=concurrency,
             joint=joint,
             executor=executor,
+            ray_address=ray_address,
+            ray_workers=ray_workers,
             progress=on_progress,
         )
     if as_json:
