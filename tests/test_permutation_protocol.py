@@ -56,6 +56,8 @@ def test_summary_pools_the_folds() -> None:
     gaps = np.array([f.gap for f in result.folds])
     assert result.gap_mean == pytest.approx(gaps.mean()) and result.gap_std == pytest.approx(gaps.std(ddof=1))
     assert result.p_value_median == pytest.approx(np.median([f.p_value for f in result.folds]))
+    pooled = np.mean(result.broken, axis=0)
+    assert result.p_value_pooled == pytest.approx((1 + np.sum(pooled >= result.ba_clean)) / 31)
     for fold in result.folds:
         assert fold.gap == pytest.approx(fold.ba_clean - np.mean(result.broken[fold.seed * 3 + fold.fold]))
         assert fold.oracle_headroom == pytest.approx(fold.ba_oracle - fold.ba_clean)

@@ -71,11 +71,9 @@ def stored_lines(out: Path) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[str]:
     """A local Ray instance with 2 CPUs for this module; yields its address for other drivers."""
-    context = ray.init(
-        num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
-    )
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     try:
-        yield str(context.address_info["gcs_address"])
+        yield str(ray.get_runtime_context().gcs_address)
     finally:
         ray.shutdown()
 

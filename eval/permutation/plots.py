@@ -31,7 +31,10 @@ def plot_permutation(result: PermutationResult, path: str | os.PathLike[str]) ->
     fig = Figure(figsize=(10, 4), layout="constrained")
     FigureCanvasAgg(fig)
     ax, ax_folds = fig.subplots(1, 2, width_ratios=[2, 1])
-    ax.hist(pooled, bins=min(40, max(10, pooled.size // 10)), color="#8da0cb", edgecolor="white")
+    # bins span the null and the Clean-Q line: a null far narrower than the gap shows as a spike
+    lo, hi = min(pooled.min(), result.ba_clean), max(pooled.max(), result.ba_clean)
+    pad = 0.05 * (hi - lo) + 1e-6
+    ax.hist(pooled, bins=np.linspace(lo - pad, hi + pad, 61), color="#8da0cb", edgecolor="white")
     ax.axvline(result.ba_clean, color="#d62728", linewidth=2, label=f"Clean-Q BA {result.ba_clean:.3f}")
     ax.axvline(
         result.ba_broken_mean,
@@ -40,9 +43,13 @@ def plot_permutation(result: PermutationResult, path: str | os.PathLike[str]) ->
         label=f"mean Broken-Q BA {result.ba_broken_mean:.3f}",
     )
     settings = result.settings
-    control = "" if settings.positive_control == "none" else f", control {settings.positive_control}"
+    quality = (
+        result.quality
+        if settings.positive_control == "none"
+        else f"positive control {settings.positive_control}"
+    )
     ax.set_title(
-        f"{settings.fusion} over {', '.join(result.experts)} (Q = {result.quality}{control})\n"
+        f"{settings.fusion} over {', '.join(result.experts)} (Q = {quality})\n"
         f"gap {result.gap_mean:+.4f} ± {result.gap_std:.4f}, median p = {result.p_value_median:.3g}",
         fontsize=10,
     )

@@ -120,6 +120,9 @@ class PermutationResult(BaseModel):
     """Mean oracle balanced accuracy over folds."""
     significant_share: float
     """Share of folds with p < 0.05."""
+    p_value_pooled: float
+    """p-value of the fold-averaged gap: permutation k's Broken-Q BA averaged over folds against the mean
+    Clean-Q BA (folds are independent, so this is the null of the reported mean; more power than one fold)."""
     experts: list[str]
     """Experts (agents) in column order."""
     quality: str
@@ -338,6 +341,9 @@ def summarise(
         competitiveness=float(col("competitiveness").mean()),
         ba_oracle=float(col("ba_oracle").mean()),
         significant_share=float((col("p_value") < 0.05).mean()),
+        p_value_pooled=permutation_p_value(
+            float(col("ba_clean").mean()), as_float(np.mean([o.broken for o in outcomes], axis=0))
+        ),
         experts=list(data.experts),
         quality=data.quality_name
         if settings.positive_control == "none"

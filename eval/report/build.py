@@ -40,11 +40,18 @@ FUSED = "fused"
 
 
 def topk_curves(table: VerdictTable) -> dict[str, list[float]]:
-    """Fused top-k coverage of every registered rule over the clips with a known truth."""
+    """Fused top-k coverage of every registered rule over the clips with a known truth.
+
+    A rule that cannot run on this table (the cross-fitted ``calibrated`` rules need enough labelled
+    clips) is left out of the figure rather than sinking the report.
+    """
     rows = np.flatnonzero(table.has_truth)
     curves: dict[str, list[float]] = {}
     for name in rules():
-        fused = fuse(table, name)
+        try:
+            fused = fuse(table, name)
+        except SaboteurError:
+            continue
         position = fused.truth_position(table.truth)[rows]
         curves[name] = [float(v) for v in top_k_curve(position, table.n_labels)]
     return curves

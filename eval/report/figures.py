@@ -146,7 +146,7 @@ def exact_interval(hits: IntArray, n: IntArray, level: float = 0.95) -> tuple[Fl
 def topk_figure(curves: Mapping[str, Sequence[float]], main_rule: str, baseline: float | None) -> Figure:
     """Fused top-k coverage per fusion rule; the report's rule drawn bold, the oracle dashed."""
     with plt.style.context(STYLE):
-        fig, ax = plt.subplots(figsize=(6.2, 3.6))
+        fig, ax = plt.subplots(figsize=(5.0, 3.6))
         for i, (rule, curve) in enumerate(curves.items()):
             ks = np.arange(1, len(curve) + 1)
             style = "--" if rule == "oracle" else "-"

@@ -37,6 +37,9 @@ def run_command(
     ray_workers: Annotated[
         int | None, typer.Option(help="Ray clip workers (default: one per 2 CPUs of the cluster).")
     ] = None,
+    retry_errors: Annotated[
+        bool, typer.Option(help="Call the model again where a stored verdict is an error.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")] = False,
 ) -> None:
     """Run the modality agents over every clip; re-running the same command resumes."""
@@ -76,6 +79,7 @@ def run_command(
             ray_address=ray_address,
             ray_workers=ray_workers,
             progress=on_progress,
+            retry_errors=retry_errors,
         )
     if as_json:
         print_json({"run": str(out), **describe(summary)})
