@@ -12,8 +12,8 @@ returned for storage rather than raised.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
 
 from saboteur.agents.llm.backend import Backend, BackendError, ChatResponse
 from saboteur.agents.llm.output import (
@@ -43,8 +43,17 @@ from saboteur.labels import LabelSet
 from saboteur.schemas import Evidence, LabelScore, SelfAssessment, Verdict
 
 ToolMode = Literal["probe", "auto", "first", "none"]
+T = TypeVar("T")
 MODALITIES = ("transcript", "audio", "frames")
 JOINT = "joint"
+
+
+class _CutOff(OutputProblem):
+    """A reply stopped by ``max_tokens``: unusable, and worth one more try with a larger budget."""
+
+    def __init__(self, text: str, message: str) -> None:
+        super().__init__("length", message)
+        self.text = text
 
 
 class Agent:
@@ -226,9 +235,37 @@ class Agent:
         else:
             sent = with_schema_instruction(sent, schema)
         response: ChatResponse = meter.add(await self.backend.chat(sent, params=body, tag=self.strategy.name))
-        if response.tool_calls:
-            return response.tool_calls[0].arguments
-        return response.content or ""
+        text = response.tool_calls[0].arguments if response.tool_calls else response.content or ""
+        if response.finish_reason == "length":
+            raise _CutOff(text, f"the answer was cut off at max_tokens={body.get('max_tokens')}")
+        return text
+
+    async def _repaired(
+        self,
+        messages: Sequence[Message],
+        schema: dict[str, Any],
+        params: dict[str, Any],
+        capabilities: Capabilities,
+        meter: Meter,
+        parse: Callable[[str], T],
+    ) -> T:
+        """A parsed reply, with one repair round when the first is unusable (a cut-off reply is asked
+        again with twice the token budget)."""
+        text = ""
+        try:
+            text = await self._structured(messages, schema, params, capabilities, meter)
+            return parse(text)
+        except OutputProblem as problem:
+            meter.repairs += 1
+            shown = problem.text if isinstance(problem, _CutOff) else text
+            if isinstance(problem, _CutOff):
+                params = {**params, "max_tokens": 2 * int(params.get("max_tokens") or 256)}
+            retry = [
+                *messages,
+                {"role": "assistant", "content": shown},
+                {"role": "user", "content": repair_prompt(problem, self.labels)},
+            ]
+            return parse(await self._structured(retry, schema, params, capabilities, meter))
 
     async def _parsed(
         self,
@@ -238,18 +275,8 @@ class Agent:
         capabilities: Capabilities,
         meter: Meter,
     ) -> Answer:
-        """An answer, with one repair round when the first reply is unusable."""
-        text = await self._structured(messages, schema, params, capabilities, meter)
-        try:
-            return self._normalize(text)
-        except OutputProblem as problem:
-            meter.repairs += 1
-            retry = [
-                *messages,
-                {"role": "assistant", "content": text},
-                {"role": "user", "content": repair_prompt(problem, self.labels)},
-            ]
-            return self._normalize(await self._structured(retry, schema, params, capabilities, meter))
+        """An answer in the verdict schema (one repair round)."""
+        return await self._repaired(messages, schema, params, capabilities, meter, self._normalize)
 
     def _normalize(self, text: str) -> Answer:
         raw = parse_answer(text)
@@ -337,18 +364,9 @@ class Agent:
         messages = grader_messages(strategy, self.labels, self.modality, evidence, shown)
         schema = grade_schema(scale=strategy.scale, text_limit=strategy.text_limit)
         params = {**self._sampling(), "max_tokens": strategy.grader_max_tokens}
-        text = await self._structured(messages, schema, params, capabilities, meter)
-        try:
-            return parse_grade(text, strategy.scale)
-        except OutputProblem as problem:
-            meter.repairs += 1
-            retry = [
-                *messages,
-                {"role": "assistant", "content": text},
-                {"role": "user", "content": repair_prompt(problem, self.labels)},
-            ]
-            text = await self._structured(retry, schema, params, capabilities, meter)
-            return parse_grade(text, strategy.scale)
+        return await self._repaired(
+            messages, schema, params, capabilities, meter, lambda text: parse_grade(text, strategy.scale)
+        )
 
 
 def make_agents(

@@ -164,9 +164,10 @@ def run(
 
     ``agent_fn`` replaces the LLM agents with any async function AgentTask -> Verdict (other agent
     implementations, or a study of the graph itself). ``retry_errors`` calls the model again for agent
-    calls whose stored verdict is an error (by default nothing finished is repeated, failures included). ``executor="ray"`` runs the clips on the Ray
-    cluster at ``ray_address`` (default: ``RAY_ADDRESS``, else a local one) with ``ray_workers`` workers
-    (default: one per 2 CPUs); see :mod:`saboteur.graph.ray_executor`.
+    calls whose stored verdict is an error (by default nothing finished is repeated, failures included).
+    ``executor="ray"`` runs the clips on the Ray cluster at ``ray_address`` (default: ``RAY_ADDRESS``,
+    else a local one) with ``ray_workers`` workers (default: one per 2 CPUs); see
+    :mod:`saboteur.graph.ray_executor`.
     """
     if executor not in ("local", "ray"):
         raise SaboteurError(f"unknown executor {executor!r}: use local or ray")
@@ -194,7 +195,8 @@ def run(
                     run_dir, reader, labels=label_set, modalities=chosen, strategies=list(strategies),
                     models=list(models) if models else [None], base_url=base_url, api_key=api_key,
                     concurrency=concurrency, joint=joint, perceive_fn=perceive_fn, agent_fn=agent_fn,
-                    workers=ray_workers, ray_address=ray_address, progress=progress, stop=stop,
+                    workers=ray_workers, ray_address=ray_address, retry_errors=retry_errors,
+                    progress=progress, stop=stop,
                 )  # fmt: skip
             if agent_fn is not None:
                 return await run_manifest(

@@ -70,7 +70,9 @@ class GraphContext:
             callback(verdict, False)
 
 
-def reusable_verdicts(verdicts: Sequence[Verdict], retry_errors: bool = False) -> dict[tuple[str, str, str, str], Verdict]:
+def reusable_verdicts(
+    verdicts: Sequence[Verdict], retry_errors: bool = False
+) -> dict[tuple[str, str, str, str], Verdict]:
     """Stored verdicts a resumed run answers from instead of calling the model again.
 
     Error verdicts count as finished too (an answer that broke the schema at temperature 0 breaks it

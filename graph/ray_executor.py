@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import Field
 
 from saboteur.errors import SaboteurError
-from saboteur.graph.build import GraphContext
+from saboteur.graph.build import GraphContext, reusable_verdicts
 from saboteur.graph.manifest import ManifestClip, ManifestReader
 from saboteur.graph.ray_worker import ClipWorker, LimiterStats, LlmLimiter, WorkerSpec
 from saboteur.graph.runner import ProgressFn, RunSummary
@@ -140,6 +140,7 @@ async def run_manifest_ray(
     agent_fn: AgentFn | None = None,
     workers: int | None = None,
     ray_address: str | None = None,
+    retry_errors: bool = False,
     progress: ProgressFn | None = None,
     stop: asyncio.Event | None = None,
 ) -> RayRunSummary:
@@ -147,7 +148,8 @@ async def run_manifest_ray(
 
     ``agent_fn`` (with ``models`` naming its conditions) replaces the LLM agents, as in the local
     executor; it and ``perceive_fn`` are pickled to the workers. Without ``perceive_fn`` each worker
-    loads the perception tools itself.
+    loads the perception tools itself, caching into ``RUN/cache/perception`` like the local executor.
+    ``retry_errors`` sends agent calls whose stored verdict is an error again (see ``run_manifest``).
     """
     began = time.perf_counter()
     ray = import_ray()
@@ -190,7 +192,8 @@ async def run_manifest_ray(
                 startup = time.perf_counter() - began
                 summary = await _drive(
                     run, manifest, pool, labels=labels, modalities=modalities, joint=joint,
-                    conditions=conditions, slots=slots, progress=progress, stop=stop or asyncio.Event(),
+                    conditions=conditions, slots=slots, retry_errors=retry_errors, progress=progress,
+                    stop=stop or asyncio.Event(),
                 )  # fmt: skip
                 stats = LimiterStats.model_validate(await limiter.stats.remote())
                 await asyncio.gather(*[worker.close.remote() for worker in pool])
@@ -224,6 +227,7 @@ async def _drive(
     joint: bool,
     conditions: list[tuple[str, str]],
     slots: int,
+    retry_errors: bool,
     progress: ProgressFn | None,
     stop: asyncio.Event,
 ) -> RayRunSummary:
@@ -240,7 +244,7 @@ async def _drive(
             agent_fn=_no_agents_on_the_driver,
             perceive_fn=None,
             writer=writer,
-            stored={v.key: v for v in loaded.verdicts if v.ok},
+            stored=reusable_verdicts(loaded.verdicts, retry_errors),
             joint=joint,
         )
 

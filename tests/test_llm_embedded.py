@@ -172,11 +172,16 @@ def test_saboteur_serve_until_stopped(tmp_path: Path) -> None:
     )
     try:
         assert wait_for_models(f"http://127.0.0.1:{port}/v1", process) == [EMBEDDED_ALIAS]
+        assert process.stdout is not None
+        announced = process.stdout.readline().decode()  # printed once its own health check passed
     finally:
-        process.terminate()
-        out, _ = process.communicate(timeout=30)
-    assert f"http://127.0.0.1:{port}/v1" in out.decode()
+        process.terminate()  # SIGTERM: the command stops its server and exits cleanly
+        rest, _ = process.communicate(timeout=30)
+    assert f"serving {EMBEDDED_ALIAS} at http://127.0.0.1:{port}/v1" in announced
+    assert "stopped" in rest.decode() and process.returncode == 0
     assert log.is_file() and log.stat().st_size > 0
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2)
 
 
 def test_embedded_server_refuses_non_loopback_hosts() -> None:

@@ -136,21 +136,20 @@ _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 
 
 def parse_json_object(text: str | None) -> dict[str, Any]:
-    """The JSON object in a model's reply: the whole reply, else its first balanced ``{...}`` block."""
+    """The JSON object in a model's reply: the whole reply, else the object starting at its first brace."""
     if not text or not text.strip():
         raise OutputProblem("parse", "the reply was empty")
     stripped = _FENCE.sub("", text.strip())
     try:
         value = json.loads(stripped)
     except ValueError:
-        value = None
-        decoder = json.JSONDecoder()
-        for start in (match.start() for match in re.finditer(r"\{", stripped)):
-            try:
-                value, _ = decoder.raw_decode(stripped, start)
-                break
-            except ValueError:
-                continue
+        # prose around the object: decode from its first brace only, so that a cut-off answer is an
+        # error rather than one of its inner objects (a ranking item) taken for the answer
+        start = stripped.find("{")
+        try:
+            value = json.JSONDecoder().raw_decode(stripped, start)[0] if start >= 0 else None
+        except ValueError:
+            raise OutputProblem("parse", "the reply was not a complete JSON object") from None
     if not isinstance(value, dict):
         raise OutputProblem("parse", "the reply was not a JSON object")
     return value

@@ -51,6 +51,7 @@ def serve_command(
             console.print(
                 f"serving {server.alias} at [bold]{server.base_url}[/] (Ctrl-C to stop)", highlight=False
             )
+            console.file.flush()  # a supervising script waits for this line
             code = server.wait()
     except KeyboardInterrupt:
         console.print("stopped")
