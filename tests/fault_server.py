@@ -2,9 +2,10 @@
 
 Each chat request takes the next scripted step (the last one, or ``default``, repeats): an HTTP error
 (``status``, optional ``retry_after``), a ``delay`` before answering (timeouts), a raw ``body`` (malformed
-JSON), or a completion with ``content``, ``tool_calls`` and/or ``logprobs`` (a list of ``(token, p)``
-candidates for the first position). Every request is recorded (arrival time, parsed body), and the largest
-number of requests in flight at once is tracked, so tests can check exact retry and concurrency behaviour.
+JSON), or a completion with ``content``, ``tool_calls``, ``finish_reason`` and/or ``logprobs`` (a list
+of ``(token, p)`` candidates for the first position). Every request is recorded (arrival time, parsed
+body), and the largest number of requests in flight at once is tracked, so tests can check exact retry
+and concurrency behaviour.
 Optional rules mimic servers' capabilities: ``reject_json_schema`` answers 500 to OpenAI's
 ``json_schema`` response format (as llama.cpp does), ``reject_response_format`` answers 400 to any.
 """
@@ -140,7 +141,11 @@ class FaultServer:
                 }
                 for i, (name, args) in enumerate(step["tool_calls"])
             ]
-        choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": "stop"}
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": message,
+            "finish_reason": step.get("finish_reason", "stop"),
+        }
         if "logprobs" in step:
             top = [{"token": t, "logprob": math.log(p), "bytes": None} for t, p in step["logprobs"]]
             choice["logprobs"] = {"content": [{**top[0], "top_logprobs": top}]}

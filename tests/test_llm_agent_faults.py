@@ -113,6 +113,20 @@ def test_schema_invalid_json_twice_becomes_a_stored_error_verdict(tmp_path: Path
     assert len(stored) == 1 and stored[0].error == verdict.error and stored[0].usage.calls == 2
 
 
+def test_cut_off_answer_is_asked_again_with_twice_the_tokens() -> None:
+    whole = answer("sadness", 35)["content"]
+    cut = {"content": whole[:70], "finish_reason": "length"}  # ends inside the ranking's first item
+    with FaultServer(steps=[cut], default=answer("sadness", 35)) as server:
+        verdict = run_agent(server)
+    assert verdict.label == "sadness" and verdict.extra["repairs"] == 1
+    assert [sent(server, i)["max_tokens"] for i in range(2)] == [192, 384]
+    assert "cut off at max_tokens=192" in sent(server, 1)["messages"][-1]["content"]
+    with FaultServer(default=cut) as server:
+        failed = run_agent(server)
+    assert len(server.chat_requests) == 2
+    assert failed.error == "unusable answer (length): the answer was cut off at max_tokens=384"
+
+
 def test_unknown_label_is_repaired_once_then_an_error() -> None:
     with FaultServer(steps=[answer("elated")], default=answer("surprise", 60)) as server:
         repaired = run_agent(server)

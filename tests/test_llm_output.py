@@ -83,11 +83,17 @@ def test_unknown_primary_label_is_a_label_problem() -> None:
 
 def test_parsing_finds_json_in_fences_and_prose() -> None:
     assert parse_json_object('```json\n{"label": "joy"}\n```') == {"label": "joy"}
+    # SmolLM2 on llama.cpp wrote a raw newline inside a string (seen on MELD dia1_utt5): still readable
+    assert parse_json_object('{"rationale": "happy to be a part of your\nf"}') == {
+        "rationale": "happy to be a part of your\nf"
+    }
     assert parse_json_object('The answer is {"label": "fear", "x": {"y": 1}} ok') == {
         "label": "fear",
         "x": {"y": 1},
     }
-    for bad in ("", "joy", "[1, 2]", '{"label": '):
+    # a cut-off answer is an error, not its first complete inner object
+    truncated = '{"label": "joy", "ranking": [{"label": "anger", "confidence": 3}, {"lab'
+    for bad in ("", "joy", "[1, 2]", '{"label": ', truncated, "Sure: " + truncated):
         with pytest.raises(OutputProblem) as caught:
             parse_json_object(bad)
         assert caught.value.kind == "parse"

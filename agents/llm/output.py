@@ -140,14 +140,15 @@ def parse_json_object(text: str | None) -> dict[str, Any]:
     if not text or not text.strip():
         raise OutputProblem("parse", "the reply was empty")
     stripped = _FENCE.sub("", text.strip())
+    decoder = json.JSONDecoder(strict=False)  # raw newlines inside strings: small models write them
     try:
-        value = json.loads(stripped)
+        value = decoder.decode(stripped)
     except ValueError:
         # prose around the object: decode from its first brace only, so that a cut-off answer is an
         # error rather than one of its inner objects (a ranking item) taken for the answer
         start = stripped.find("{")
         try:
-            value = json.JSONDecoder().raw_decode(stripped, start)[0] if start >= 0 else None
+            value = decoder.raw_decode(stripped, start)[0] if start >= 0 else None
         except ValueError:
             raise OutputProblem("parse", "the reply was not a complete JSON object") from None
     if not isinstance(value, dict):

@@ -13,9 +13,12 @@ overlaps the test rows.
 
 from __future__ import annotations
 
+import json
+import os
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
@@ -141,6 +144,16 @@ class PermutationResult(BaseModel):
     def to_json(self) -> dict[str, object]:
         """The JSON object of ``saboteur permute --json``."""
         return self.model_dump(mode="json")
+
+    def save(self, run: str | os.PathLike[str]) -> Path:
+        """Store the result in the run: ``permutation.json`` (native Q; the report shows it) or
+        ``permutation-<control>.json`` for a positive control. Written atomically."""
+        control = self.settings.positive_control
+        path = Path(run) / ("permutation.json" if control == "none" else f"permutation-{control}.json")
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+        return path
 
 
 class TrainedOnRows(Protocol):

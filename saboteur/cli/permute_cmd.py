@@ -139,15 +139,18 @@ def permute_command(
             result = permutation_test(
                 data, settings, progress=lambda done, _: bar.update(task, completed=done)
             )
+    stored = result.save(run)
     written = []
     if plot is not None:
         from saboteur.eval.permutation.plots import plot_permutation
 
         written = plot_permutation(result, plot)
     if as_json:
-        print_json({**result.to_json(), **({"plot": [str(p) for p in written]} if written else {})})
+        extra = {"stored": str(stored), **({"plot": [str(p) for p in written]} if written else {})}
+        print_json({**result.to_json(), **extra})
         return
     show_permutation(result)
+    console.print(f"stored: {stored} (saboteur report shows it)")
     for path in written:
         console.print(f"plot: {path}")
 
