@@ -68,6 +68,8 @@ class Evaluation(BaseModel):
     best_single_accuracy: float | None
     unknown_labels: dict[str, int] = Field(default_factory=dict)
     clips_without_truth: int = 0
+    flagged_clips: dict[str, list[str]] = Field(default_factory=dict)
+    """Clips whose media text reads like instructions to a model (prompt injection), for audit."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON object of ``saboteur eval --json``."""
@@ -177,4 +179,10 @@ def evaluate_run(
     """Load a run directory and evaluate it (``saboteur eval``); also returns what loading reported."""
     loaded = load_table(run, agents=agents, strategy=strategy, model=model)
     result = evaluate(loaded.table, rule, tau, ties=ties, resamples=resamples, seed=seed)
+    clips = set(loaded.table.clip_ids)
+    for verdict in loaded.verdicts:
+        flags = verdict.extra.get("media_text_flags")
+        if verdict.clip_id in clips and isinstance(flags, list) and flags:
+            known = result.flagged_clips.setdefault(verdict.clip_id, [])
+            known.extend(str(flag) for flag in flags if str(flag) not in known)
     return result, loaded.report

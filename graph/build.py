@@ -22,6 +22,7 @@ from saboteur.eval.fusion import fuse
 from saboteur.eval.table import VerdictTable
 from saboteur.graph.manifest import PRECOMPUTED
 from saboteur.graph.state import AgentFn, AgentTask, ClipState, PerceiveFn
+from saboteur.injection import injection_flags
 from saboteur.labels import LabelSet
 from saboteur.rundir import VerdictWriter, resolve_duplicates
 from saboteur.schemas import Clip, Evidence, Verdict
@@ -132,6 +133,9 @@ def build_graph(context: GraphContext) -> StateGraph[ClipState]:
             return {"verdicts": [existing.model_dump(mode="json")]}
         verdict = await context.agent_fn(task)
         verdict.truth = verdict.truth or task.clip.label
+        flags = injection_flags(evidence.text for evidence in task.evidence.values())
+        if flags:  # media text is data, but a clip whose words read like instructions is flagged for audit
+            verdict.extra["media_text_flags"] = flags
         await context.record(verdict)
         return {"verdicts": [verdict.model_dump(mode="json")]}
 

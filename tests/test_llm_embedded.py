@@ -106,7 +106,9 @@ def test_tools_first_with_real_timing_runs_through_llama_cpp(cache_dir: Path) ->
 def wait_for_models(url: str, process: subprocess.Popen[bytes], limit_s: float = 120) -> list[str]:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited"
+        if process.poll() is not None:
+            error = process.stderr.read().decode(errors="replace")[-500:] if process.stderr else ""
+            raise AssertionError(f"the server exited with status {process.returncode}: {error}")
         try:
             response = httpx.get(f"{url}/models", timeout=2)
             if response.status_code == 200:

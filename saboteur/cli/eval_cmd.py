@@ -79,6 +79,12 @@ def show_evaluation(result: Evaluation) -> None:
             ci,
         )
     console.print(agents)
+    if result.flagged_clips:
+        ids = ", ".join(list(result.flagged_clips)[:10])
+        console.print(
+            f"[yellow]audit:[/] {len(result.flagged_clips)} clip(s) whose media text reads like instructions "
+            f"to a model (possible prompt injection): {ids}"
+        )
     if result.unknown_labels:
         shown = ", ".join(f"{short(k)} ({v})" for k, v in list(result.unknown_labels.items())[:8])
         console.print(f"[yellow]labels outside the set (not fused):[/] {shown}")
