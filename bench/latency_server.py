@@ -7,7 +7,8 @@ time of a run is calls x delay / concurrency, and anything above that is the fra
 from __future__ import annotations
 
 import json
-import threading
+import subprocess
+import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,6 +36,9 @@ def _answer(request: dict[str, Any]) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out as two writes: with Nagle's algorithm on, the body then waits for the
+    # client's delayed ACK (~40 ms per call), which would be measured as saboteur's overhead
+    disable_nagle_algorithm = True
     delay_s = 0.2
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -75,22 +79,40 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class LatencyServer:
-    """Serves on a free loopback port in a background thread; use as a context manager."""
+    """Serves on a free loopback port in its own process (so that it never competes with the measured
+    client for the GIL); use as a context manager."""
 
     def __init__(self, delay_s: float = 0.2) -> None:
-        handler = type("Handler", (_Handler,), {"delay_s": delay_s})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.delay_s = delay_s
+        self._process: subprocess.Popen[str] | None = None
+        self._port = 0
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self._port}/v1"
 
     def __enter__(self) -> LatencyServer:
-        self._thread.start()
+        self._process = subprocess.Popen(
+            [sys.executable, __file__, str(self.delay_s)], stdout=subprocess.PIPE, text=True
+        )
+        assert self._process.stdout is not None
+        self._port = int(self._process.stdout.readline())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+
+
+def serve(delay_s: float) -> None:
+    """Serve forever on a free port, printing the port on the first line of stdout."""
+    handler = type("Handler", (_Handler,), {"delay_s": delay_s})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    serve(float(sys.argv[1]) if len(sys.argv) > 1 else 0.2)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -79,15 +79,20 @@ def _prepare_run(
     return run
 
 
-def default_perceive_fn(cache_dir: Path) -> PerceiveFn | None:
-    """The perception tools caching into ``cache_dir``, or None when their packages are not installed."""
-    try:
-        from saboteur.agents.perception.tools import PerceptionConfig, perceive_modality
-    except ImportError:
-        return None
-    config = PerceptionConfig(cache_dir=str(cache_dir))
+def default_perceive_fn(cache_dir: Path) -> PerceiveFn:
+    """The perception tools, caching into ``cache_dir``.
+
+    They are imported on the first clip that needs them (a study over precomputed text never loads
+    torch or Whisper); without the perception extra the evidence says which package to install.
+    """
 
     def perceive(clip: Clip, media: str | None, modality: str) -> Evidence:
+        try:
+            from saboteur.agents.perception.tools import PerceptionConfig, perceive_modality
+        except ImportError as exc:
+            reason = f"perception tools not installed ({exc.name}): pip install 'saboteur[perception]'"
+            return Evidence(modality=modality, available=False, quality=0.0, reason=reason)
+        config = PerceptionConfig(cache_dir=str(cache_dir))
         evidence: Evidence = perceive_modality(Path(media) if media else None, modality, config)
         return evidence
 
@@ -110,6 +115,7 @@ async def _run_async(
     progress: ProgressFn | None,
     stop: asyncio.Event,
     retry_errors: bool = False,
+    backend_options: Mapping[str, Any] | None = None,
 ) -> RunSummary:
     from saboteur.agents.llm.backend import resolve_backend_config
     from saboteur.agents.llm.server import EmbeddedServer
@@ -119,9 +125,10 @@ async def _run_async(
         # one embedded server (when no base URL is configured anywhere) shared by every model and agent
         needs_server = resolve_backend_config(base_url=base_url, api_key=api_key).base_url is None
         server = EmbeddedServer(log_path=run.subdir("logs") / "llm-server.log") if needs_server else None
+        configs = backend_configs(models, base_url, api_key, concurrency, backend_options)
         agent_set = await open_agent_set(
-            stack, backend_configs(models, base_url, api_key, concurrency), strategies=strategies,
-            modalities=modalities, joint=joint, labels=labels, run=run.path, server=server,
+            stack, configs, strategies=strategies, modalities=modalities, joint=joint, labels=labels,
+            run=run.path, server=server,
         )  # fmt: skip
         return await run_manifest(
             run,
@@ -135,6 +142,7 @@ async def _run_async(
             perception_workers=max(1, (os.cpu_count() or 2) // 2),
             joint=joint,
             retry_errors=retry_errors,
+            limit_agents=False,
             progress=progress,
             stop=stop,
         )
@@ -159,12 +167,15 @@ def run(
     ray_address: str | None = None,
     ray_workers: int | None = None,
     retry_errors: bool = False,
+    backend_options: Mapping[str, Any] | None = None,
 ) -> RunSummary:
     """Run the agent graph over a manifest; re-running on the same ``out`` resumes (see module doc).
 
     ``agent_fn`` replaces the LLM agents with any async function AgentTask -> Verdict (other agent
     implementations, or a study of the graph itself). ``retry_errors`` calls the model again for agent
     calls whose stored verdict is an error (by default nothing finished is repeated, failures included).
+    ``backend_options`` sets further backend fields: ``timeout_s`` (per attempt), ``max_attempts``,
+    ``backoff_initial_s``, ``backoff_max_s``, ``retry_after_cap_s``.
     ``executor="ray"`` runs the clips on the Ray cluster at ``ray_address`` (default: ``RAY_ADDRESS``,
     else a local one) with ``ray_workers`` workers (default: one per 2 CPUs); see
     :mod:`saboteur.graph.ray_executor`.
@@ -195,7 +206,8 @@ def run(
                     run_dir, reader, labels=label_set, modalities=chosen, strategies=list(strategies),
                     models=list(models) if models else [None], base_url=base_url, api_key=api_key,
                     concurrency=concurrency, joint=joint, perceive_fn=perceive_fn, agent_fn=agent_fn,
-                    workers=ray_workers, ray_address=ray_address, retry_errors=retry_errors,
+                    workers=ray_workers, ray_address=ray_address, backend_options=backend_options,
+                    retry_errors=retry_errors,
                     progress=progress, stop=stop,
                 )  # fmt: skip
             if agent_fn is not None:
@@ -209,7 +221,7 @@ def run(
                 reader, run_dir, labels=label_set, modalities=chosen, strategies=list(strategies),
                 models=list(models) if models else [None], base_url=base_url, api_key=api_key,
                 concurrency=concurrency, joint=joint, perceive_fn=perceive, progress=progress, stop=stop,
-                retry_errors=retry_errors,
+                retry_errors=retry_errors, backend_options=backend_options,
             )  # fmt: skip
         finally:
             undo()

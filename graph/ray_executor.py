@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -27,7 +27,7 @@ from saboteur.errors import SaboteurError
 from saboteur.graph.build import GraphContext, reusable_verdicts
 from saboteur.graph.manifest import ManifestClip, ManifestReader
 from saboteur.graph.ray_worker import ClipWorker, LimiterStats, LlmLimiter, WorkerSpec
-from saboteur.graph.runner import ProgressFn, RunSummary
+from saboteur.graph.runner import ProgressFn, RunSummary, initial_state, verdict_counter
 from saboteur.graph.state import AgentFn, AgentTask, PerceiveFn
 from saboteur.labels import LabelSet
 from saboteur.rundir import RunDir
@@ -96,7 +96,7 @@ def _pool_shape(ray: Any, workers: int | None) -> tuple[int, int]:
 
 async def _probe(
     stack: AsyncExitStack, run: RunDir, models: Sequence[str | None], base_url: str | None,
-    api_key: str | None, concurrency: int, nodes: int,
+    api_key: str | None, concurrency: int, nodes: int, backend_options: Mapping[str, Any] | None = None,
 ) -> WorkerSpec:  # fmt: skip
     """Resolve every backend once on the driver (starting the embedded server if no URL is set)."""
     from saboteur.agents.llm.backend import BackendError, resolve_backend_config
@@ -113,7 +113,7 @@ async def _probe(
         )
     server = EmbeddedServer(log_path=run.subdir("logs") / "llm-server.log") if needs_server else None
     spec = WorkerSpec(run_path=str(run.path.resolve()), modalities=[], strategies=[])
-    for config in backend_configs(models, base_url, api_key, concurrency):
+    for config in backend_configs(models, base_url, api_key, concurrency, backend_options):
         backend = await stack.enter_async_context(open_backend(config, run=run.path, server=server))
         try:
             model = await backend.model()
@@ -141,6 +141,7 @@ async def run_manifest_ray(
     workers: int | None = None,
     ray_address: str | None = None,
     retry_errors: bool = False,
+    backend_options: Mapping[str, Any] | None = None,
     progress: ProgressFn | None = None,
     stop: asyncio.Event | None = None,
 ) -> RayRunSummary:
@@ -158,7 +159,9 @@ async def run_manifest_ray(
         async with AsyncExitStack() as stack:
             if agent_fn is None:
                 nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
-                spec = await _probe(stack, run, models, base_url, api_key, concurrency, nodes)
+                spec = await _probe(
+                    stack, run, models, base_url, api_key, concurrency, nodes, backend_options
+                )
             else:
                 spec = WorkerSpec(run_path=str(run.path.resolve()), modalities=[], strategies=[])
                 spec.conditions = [(s, m or "custom") for s in strategies for m in models]
@@ -248,25 +251,11 @@ async def _drive(
             joint=joint,
         )
 
-        def on_verdict(verdict: Verdict, from_store: bool) -> None:
-            if from_store:
-                summary.from_store += 1
-            else:
-                summary.calls_made += 1
-                summary.errors += 0 if verdict.ok else 1
-            if progress:
-                progress("verdict", summary)
-
-        context.on_verdict.append(on_verdict)
+        context.on_verdict.append(verdict_counter(summary, progress))
 
         async def one_clip(index: int, item: ManifestClip, stored: list[dict[str, Any]]) -> None:
             try:
-                initial = {
-                    "clip": item.clip.model_dump(mode="json"),
-                    "media_path": str(item.media_path) if item.media_path else None,
-                    "problems": item.problems,
-                }
-                async for ref in pool[index].run_clip.remote(initial, stored):
+                async for ref in pool[index].run_clip.remote(initial_state(item), stored):
                     message = await ref
                     if message["kind"] != "verdict":
                         continue

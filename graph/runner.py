@@ -67,13 +67,17 @@ async def run_manifest(
     clip_slots: int | None = None,
     joint: bool = False,
     retry_errors: bool = False,
+    limit_agents: bool = True,
     progress: ProgressFn | None = None,
     stop: asyncio.Event | None = None,
 ) -> RunSummary:
     """Run every clip of ``manifest`` through the graph, appending verdicts to ``run``.
 
     ``retry_errors``: call the model again for agent calls that ended in an error verdict (by default a
-    resumed run repeats no finished call, failed ones included).
+    resumed run repeats no finished call, failed ones included). ``limit_agents``: at most ``concurrency``
+    agent runs at once; saboteur's own agents pass False, because their backends already hold at most
+    ``concurrency`` HTTP calls in flight and free a slot as soon as a response arrives (not after it
+    is parsed), which keeps the server busier.
     """
     summary = RunSummary()
     started = time.perf_counter()
@@ -82,6 +86,8 @@ async def run_manifest(
     llm_slots = asyncio.Semaphore(max(1, concurrency))
 
     async def limited_agent(task: AgentTask) -> Verdict:
+        if not limit_agents:
+            return await agent_fn(task)
         async with llm_slots:
             return await agent_fn(task)
 
@@ -98,16 +104,7 @@ async def run_manifest(
             joint=joint,
         )
 
-        def on_verdict(verdict: Verdict, from_store: bool) -> None:
-            if from_store:
-                summary.from_store += 1
-            else:
-                summary.calls_made += 1
-                summary.errors += 0 if verdict.ok else 1
-            if progress:
-                progress("verdict", summary)
-
-        context.on_verdict.append(on_verdict)
+        context.on_verdict.append(verdict_counter(summary, progress))
         async with AsyncSqliteSaver.from_conn_string(str(run.path / CHECKPOINTS)) as saver:
             app = build_graph(context).compile(checkpointer=saver)
             slots = asyncio.Semaphore(max(1, clip_slots or max(2, concurrency)))
@@ -154,12 +151,31 @@ async def _run_clip(app: Any, context: GraphContext, item: ManifestClip) -> None
     }
     if snapshot.values.get("outcome") is not None and wanted <= set(context.stored):
         return
-    initial = {
+    await app.ainvoke(initial_state(item), config)
+
+
+def initial_state(item: ManifestClip) -> dict[str, Any]:
+    """The graph's input for one manifest clip (the same for every executor)."""
+    return {
         "clip": item.clip.model_dump(mode="json"),
         "media_path": str(item.media_path) if item.media_path else None,
         "problems": item.problems,
     }
-    await app.ainvoke(initial, config)
+
+
+def verdict_counter(summary: RunSummary, progress: ProgressFn | None) -> Callable[[Verdict, bool], None]:
+    """A GraphContext callback that counts new, stored and failed verdicts into ``summary``."""
+
+    def on_verdict(verdict: Verdict, from_store: bool) -> None:
+        if from_store:
+            summary.from_store += 1
+        else:
+            summary.calls_made += 1
+            summary.errors += 0 if verdict.ok else 1
+        if progress:
+            progress("verdict", summary)
+
+    return on_verdict
 
 
 def install_interrupt(stop: asyncio.Event, on_first: Callable[[], None] | None = None) -> Callable[[], None]:

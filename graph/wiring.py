@@ -9,10 +9,10 @@ verdict.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from saboteur.agents.llm.backend import BackendConfig, resolve_backend_config
 from saboteur.graph.build import JOINT, Condition
@@ -27,12 +27,19 @@ if TYPE_CHECKING:
 
 
 def backend_configs(
-    models: Sequence[str | None], base_url: str | None, api_key: str | None, concurrency: int
+    models: Sequence[str | None],
+    base_url: str | None,
+    api_key: str | None,
+    concurrency: int,
+    options: Mapping[str, Any] | None = None,
 ) -> list[BackendConfig]:
-    """One backend configuration per model (options first, then ``OPENAI_*``; no URL = embedded)."""
+    """One backend configuration per model (options first, then ``OPENAI_*``; no URL = embedded).
+
+    ``options`` are further BackendConfig fields (``timeout_s``, ``max_attempts``, backoff settings).
+    """
     configs = []
     for model in models:
-        config = resolve_backend_config(base_url=base_url, model=model, api_key=api_key)
+        config = resolve_backend_config(base_url=base_url, model=model, api_key=api_key, config=options)
         config.concurrency = concurrency
         configs.append(config)
     return configs

@@ -2,8 +2,9 @@
 
 Each chat request takes the next scripted step (the last one, or ``default``, repeats): an HTTP error
 (``status``, optional ``retry_after``), a ``delay`` before answering (timeouts), a raw ``body`` (malformed
-JSON), or a completion with ``content``, ``tool_calls``, ``finish_reason`` and/or ``logprobs`` (a list
-of ``(token, p)`` candidates for the first position). Every request is recorded (arrival time, parsed
+JSON), ``drop`` (the connection closes halfway through the body), ``empty_choices``, or a completion with
+``content``, ``tool_calls``, ``finish_reason`` and/or ``logprobs`` (a list of ``(token, p)`` candidates
+for the first position). Every request is recorded (arrival time, parsed
 body), and the largest number of requests in flight at once is tracked, so tests can check exact retry
 and concurrency behaviour.
 Optional rules mimic servers' capabilities: ``reject_json_schema`` answers 500 to OpenAI's
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -59,6 +61,8 @@ class FaultServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # no ~40 ms delayed-ACK stall between headers and body
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -98,7 +102,21 @@ class FaultServer:
                     )
                 if "body" in step:
                     return self._raw(200, str(step["body"]).encode())
-                return self._json(200, owner._completion(step))
+                if step.get("drop"):
+                    data = json.dumps(owner._completion(step)).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return None
+                completion = owner._completion(step)
+                if step.get("empty_choices"):
+                    completion["choices"] = []
+                return self._json(200, completion)
 
             def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 self._raw(status, json.dumps(payload).encode(), headers)

@@ -270,8 +270,9 @@ class Backend:
         model = await self.model()
         body = dict(params or {})
         key = cache_key(self.server_id, model, tag, messages, body)
+        # cache files are read and written in worker threads: disk latency must not stall the event loop
         if use_cache and self.cache is not None:
-            hit = self.cache.get(key)
+            hit = await asyncio.to_thread(self.cache.get, key)
             if hit is not None:
                 response = ChatResponse.model_validate(hit)
                 return response.model_copy(update={"cached": True, "latency_s": 0.0, "attempts": 0})
@@ -298,7 +299,8 @@ class Backend:
             raise BackendError(describe_error(exc) + suffix) from exc
         response = _reduce(raw.model_dump(), latency=time.perf_counter() - started, attempts=attempts)
         if use_cache and self.cache is not None:
-            self.cache.put(key, response.model_dump(exclude={"cached", "latency_s", "attempts"}))
+            record = response.model_dump(exclude={"cached", "latency_s", "attempts"})
+            await asyncio.to_thread(self.cache.put, key, record)
         return response
 
 

@@ -124,8 +124,12 @@ def describe_frames(
     peak_frames: int = 2,
     max_side: int = 640,
     clip: ClipBackend | None = None,
+    ocr: bool = False,
 ) -> dict[str, Any]:
-    """The ``frames`` features of the Evidence contract: {captions, expressions, stats} (+ text, quality)."""
+    """The ``frames`` features of the Evidence contract: {captions, expressions, stats} (+ text, quality).
+
+    With ``ocr``, the kept frames are also read for on-screen text (``text_on_screen``).
+    """
     info = media.info
     uniform = uniform_times(info.duration_s, n_frames)
     grid = uniform
@@ -140,12 +144,19 @@ def describe_frames(
     kept_images = [images[i] for i, _ in chosen]
     ranked = clip.rank(kept_images) if clip is not None else [None] * len(chosen)
     clip_captions = clip.caption(kept_images) if clip is not None and clip.can_caption else [""] * len(chosen)
+    on_screen: list[dict[str, Any]] = []
+    if ocr:
+        from saboteur.agents.perception.ocr import read_text
+
+        on_screen = read_text(kept_images, [round(frames[i].t, 3) for i, _ in chosen])
     captions, expressions, clip_rows = [], [], []
     for (i, peak), rank, coca in zip(chosen, ranked, clip_captions, strict=True):
         t = round(frames[i].t, 3)
         text = caption(readings[i], stats[i], rank)
         if coca:
             text = f"{coca}; {text}"
+        if shown := [row["text"] for row in on_screen if row["t"] == t]:
+            text += "; text on screen: " + " | ".join(f'"{line}"' for line in shown)
         captions.append({"t": t, "caption": text, "peak": peak})
         expressions.append(
             {
@@ -162,6 +173,8 @@ def describe_frames(
     features: dict[str, Any] = {"captions": captions, "expressions": expressions, "stats": summary}
     if clip is not None:
         features["clip"] = {"model": clip.spec.model, "pretrained": clip.spec.pretrained, "frames": clip_rows}
+    if ocr:
+        features["text_on_screen"] = on_screen
     features["text"] = _text(captions, summary)
     features["quality"] = _quality(expressions)
     return features

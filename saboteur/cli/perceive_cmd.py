@@ -49,6 +49,9 @@ def _show(result: Any) -> None:
                 table.add_row(f"{row['t']:.1f}" + (" *" if row.get("peak") else ""), row["caption"])
             console.print(table)
             console.print(part["text"].splitlines()[0], highlight=False)
+            if part["text_on_screen"]:
+                lines = ", ".join(f'"{row["text"]}" at {row["t"]:.1f} s' for row in part["text_on_screen"])
+                console.print(f"text on screen: {lines}", highlight=False)
         if part["reason"]:
             console.print(f"[yellow]note:[/] {part['reason']}", highlight=False)
 
@@ -59,6 +62,10 @@ def perceive_command(
     frames: Annotated[int, typer.Option("--frames", min=1, max=64, help="Frames sampled uniformly.")] = 8,
     peaks: Annotated[int, typer.Option("--peaks", min=0, max=16, help="Extra expression-peak frames.")] = 2,
     whisper: Annotated[str, typer.Option("--whisper", help="Whisper model: tiny.en or base.")] = "tiny.en",
+    asr: Annotated[
+        str, typer.Option("--asr", help="Transcript backend: whisper or faster-whisper.")
+    ] = "whisper",
+    ocr: Annotated[bool, typer.Option("--ocr", help="Read on-screen text in the frames.")] = False,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Neither read nor write the tool cache.")
     ] = False,
@@ -77,7 +84,7 @@ def perceive_command(
 ) -> None:
     """Run the perception tools (transcript, audio description, frames) on one media file."""
     from saboteur.agents.perception.deps import check_tools
-    from saboteur.agents.perception.tools import TOOLS, PerceptionConfig, perceive
+    from saboteur.agents.perception.tools import ASR_BACKENDS, TOOLS, PerceptionConfig, perceive
     from saboteur.agents.perception.whisper_weights import WHISPER_MODELS, locate_source
 
     chosen = [t.strip() for t in tools.split(",") if t.strip()]
@@ -85,13 +92,17 @@ def perceive_command(
         raise SaboteurError(f"--tools takes a comma-separated subset of {', '.join(TOOLS)}")
     if whisper not in WHISPER_MODELS:
         raise SaboteurError(f"--whisper must be one of {', '.join(WHISPER_MODELS)}, got {whisper!r}")
-    check_tools(chosen)
+    if asr not in ASR_BACKENDS:
+        raise SaboteurError(f"--asr must be one of {', '.join(ASR_BACKENDS)}, got {asr!r}")
+    check_tools(chosen, asr=asr, ocr=ocr)
     if "transcript" in chosen:
         locate_source(whisper)  # a missing weights package: one line naming it
     if not media.exists():
         raise SaboteurError(f"{media}: no such file")
     config = PerceptionConfig(
         whisper_model=whisper,
+        asr=asr,  # checked against ASR_BACKENDS above
+        ocr=ocr,
         n_frames=frames,
         peak_frames=peaks,
         use_cache=not no_cache,

@@ -37,6 +37,10 @@ def run_command(
     ray_workers: Annotated[
         int | None, typer.Option(help="Ray clip workers (default: one per 2 CPUs of the cluster).")
     ] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds per LLM call attempt.")] = None,
+    max_attempts: Annotated[
+        int | None, typer.Option(help="Attempts per LLM call for 429/5xx/timeouts (first included).")
+    ] = None,
     retry_errors: Annotated[
         bool, typer.Option(help="Call the model again where a stored verdict is an error.")
     ] = False,
@@ -80,6 +84,11 @@ def run_command(
             ray_workers=ray_workers,
             progress=on_progress,
             retry_errors=retry_errors,
+            backend_options={
+                key: value
+                for key, value in (("timeout_s", timeout), ("max_attempts", max_attempts))
+                if value is not None
+            },
         )
     if as_json:
         print_json({"run": str(out), **describe(summary)})
