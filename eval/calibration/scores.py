@@ -100,15 +100,27 @@ def tie_groups(score: FloatArray, descending: bool = True) -> TieGroups:
 
 
 # -- discrimination ------------------------------------------------------------------------------
-def auroc(score: FloatArray, positive: BoolArray, weights: FloatArray | None = None) -> FloatArray:
-    """[R] area under the ROC curve of ``score`` for ``positive`` (ties 1/2; NaN with one class)."""
+def _class_weight_by_score(
+    score: FloatArray, positive: BoolArray, weights: FloatArray | None
+) -> tuple[FloatArray, FloatArray] | int:
+    """[R, G] positive and negative weight per distinct score (descending), for every resample row.
+
+    With no verdicts, returns the number of resample rows instead (the caller answers NaN for each).
+    """
     s = as_float(score)
     w = as_weights(weights, s.size)
     if s.size == 0:
-        return as_float(np.full(w.shape[0], np.nan))
+        return int(w.shape[0])
     groups = tie_groups(s)
-    pos = groups.sums(as_float(positive), w)
-    neg = groups.sums(1.0 - as_float(positive), w)
+    return groups.sums(as_float(positive), w), groups.sums(1.0 - as_float(positive), w)
+
+
+def auroc(score: FloatArray, positive: BoolArray, weights: FloatArray | None = None) -> FloatArray:
+    """[R] area under the ROC curve of ``score`` for ``positive`` (ties 1/2; NaN with one class)."""
+    counts = _class_weight_by_score(score, positive, weights)
+    if isinstance(counts, int):
+        return as_float(np.full(counts, np.nan))
+    pos, neg = counts
     neg_total = neg.sum(axis=1, keepdims=True)
     below = neg_total - np.cumsum(neg, axis=1)  # negatives with a strictly lower score
     area = (pos * (below + 0.5 * neg)).sum(axis=1)
@@ -119,13 +131,10 @@ def auroc(score: FloatArray, positive: BoolArray, weights: FloatArray | None = N
 
 def auprc(score: FloatArray, positive: BoolArray, weights: FloatArray | None = None) -> FloatArray:
     """[R] average precision of ``score`` for ``positive`` (NaN without positives)."""
-    s = as_float(score)
-    w = as_weights(weights, s.size)
-    if s.size == 0:
-        return as_float(np.full(w.shape[0], np.nan))
-    groups = tie_groups(s)
-    pos = groups.sums(as_float(positive), w)
-    neg = groups.sums(1.0 - as_float(positive), w)
+    counts = _class_weight_by_score(score, positive, weights)
+    if isinstance(counts, int):
+        return as_float(np.full(counts, np.nan))
+    pos, neg = counts
     tp = np.cumsum(pos, axis=1)
     fp = np.cumsum(neg, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
