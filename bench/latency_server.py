@@ -1,16 +1,20 @@
-"""A local OpenAI-compatible server that answers every call after exactly ``delay_s`` with a valid answer.
+"""A local OpenAI-compatible server that answers every call exactly ``delay_s`` after it arrived.
 
-Used by the graph benchmark to measure saboteur's own overhead: with a fixed model latency, the ideal wall
-time of a run is calls x delay / concurrency, and anything above that is the framework's.
+Used by the benchmarks to measure saboteur's own overhead: with a fixed model latency, the ideal wall time
+of a run is calls x delay / concurrency, and anything above that is the client's. The server must not add
+time of its own, so it is one asyncio loop in its own process (no threads fighting over a GIL when a
+burst of calls arrives at once): each call is timed from the moment its first bytes were read, and its
+answer is written at arrival + delay by a timer, whatever else the server is doing. (A threaded
+``http.server`` took ~5 ms per burst of 16 calls, which a benchmark then charged to the client.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
@@ -34,48 +38,70 @@ def _answer(request: dict[str, Any]) -> str:
     )
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # headers and body go out as two writes: with Nagle's algorithm on, the body then waits for the
-    # client's delayed ACK (~40 ms per call), which would be measured as saboteur's overhead
-    disable_nagle_algorithm = True
-    delay_s = 0.2
+def _completion(content: str) -> dict[str, Any]:
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": "fixed-latency",
+        "choices": [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+        ],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 40, "total_tokens": 140},
+    }
 
-    def log_message(self, format: str, *args: Any) -> None:
+
+def _response(payload: dict[str, Any]) -> bytes:
+    body = json.dumps(payload).encode()
+    head = (
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+_last_request: dict[str, Any] = {}
+"""The last chat request served (``GET /v1/last-request`` returns it), so that a benchmark can replay the
+very body saboteur sent."""
+
+
+async def _serve_connection(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay_s: float
+) -> None:
+    """HTTP/1.1 keep-alive: one request after another on the connection (clients do not pipeline)."""
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            first = await reader.read(1)
+            if not first:
+                return
+            arrived = loop.time()
+            head = first + await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, _, rest = lines[0].partition(" ")
+            target = rest.split(" ", 1)[0]
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value.strip())
+            body = await reader.readexactly(length) if length else b""
+            if method == "GET" and target.endswith("/last-request"):
+                payload = _last_request
+            elif method == "GET":
+                payload = {"object": "list", "data": [{"id": "fixed-latency", "object": "model"}]}
+            else:
+                request = json.loads(body or b"{}")
+                _last_request.clear()
+                _last_request.update(request)
+                payload = _completion(_answer(request))
+                await asyncio.sleep(max(0.0, arrived + delay_s - loop.time()))
+            writer.write(_response(payload))
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
         return
-
-    def _send(self, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        self._send({"object": "list", "data": [{"id": "fixed-latency", "object": "model"}]})
-
-    def do_POST(self) -> None:
-        started = time.perf_counter()
-        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-        content = _answer(request)
-        time.sleep(max(0.0, self.delay_s - (time.perf_counter() - started)))
-        self._send(
-            {
-                "id": "x",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": "fixed-latency",
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": content},
-                    }
-                ],
-                "usage": {"prompt_tokens": 100, "completion_tokens": 40, "total_tokens": 140},
-            }
-        )
+    finally:
+        writer.close()
 
 
 class LatencyServer:
@@ -105,14 +131,19 @@ class LatencyServer:
             self._process.wait(timeout=10)
 
 
-def serve(delay_s: float) -> None:
+async def serve(delay_s: float) -> None:
     """Serve forever on a free port, printing the port on the first line of stdout."""
-    handler = type("Handler", (_Handler,), {"delay_s": delay_s})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    server.serve_forever()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _serve_connection(reader, writer, delay_s)
+
+    # asyncio sets TCP_NODELAY on its sockets; a deep backlog keeps a burst of new connections from
+    # having SYNs dropped (and retried a second later)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=256)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await server.serve_forever()
 
 
 if __name__ == "__main__":
-    serve(float(sys.argv[1]) if len(sys.argv) > 1 else 0.2)
+    asyncio.run(serve(float(sys.argv[1]) if len(sys.argv) > 1 else 0.2))

@@ -24,7 +24,7 @@ from saboteur.graph.runner import ProgressFn, RunSummary, install_interrupt, run
 from saboteur.graph.state import AgentFn, PerceiveFn
 from saboteur.labels import LabelSet, get_label_set, make_label_set
 from saboteur.rundir import RunDir
-from saboteur.schemas import Clip, Evidence, RunConfig, Verdict
+from saboteur.schemas import Clip, Evidence, RunConfig
 
 MODALITIES = ("transcript", "audio", "frames")
 
@@ -233,17 +233,10 @@ def run(
         raise
     config = run_dir.read_config()
     config.status = summary.status
-    config.models = list(dict.fromkeys([*config.models, *(v.model for v in _last_models(run_dir))]))
+    config.models = list(dict.fromkeys([*config.models, *summary.models]))
     config.notes["last_call"] = summary.model_dump(mode="json", exclude={"manifest_issues"})
     run_dir.write_config(config)
     return summary
-
-
-def _last_models(run: RunDir) -> list[Verdict]:
-    seen: dict[str, Verdict] = {}
-    for verdict in run.load().verdicts:
-        seen.setdefault(verdict.model, verdict)
-    return list(seen.values())
 
 
 def describe(summary: RunSummary) -> dict[str, Any]:

@@ -11,7 +11,7 @@ Retry layers, one per failure kind (never stacked):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -51,21 +51,40 @@ class GraphContext:
     joint: bool = False
     """Also run the joint agent, which sees every modality's evidence."""
 
+    on_waiting: Callable[[str], None] | None = None
+    """Called with a clip's id when the clip starts to wait on something slow (a model call or
+    perception), so that the runner can start the next clip (see ``runner._until_waiting``)."""
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _unwritten: list[Verdict] = field(default_factory=list)
+    _queued: int = 0
+    """Verdicts handed to :meth:`record` so far, and (below) how many of them are durable."""
+    _durable: int = 0
+
     @property
     def agents(self) -> list[str]:
         """Agent names in fusion order: the modality agents, then the joint agent."""
         return [*self.modalities, *([JOINT] if self.joint else [])]
 
-    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
     async def record(self, verdict: Verdict) -> None:
-        """Append a new verdict to the store (flush + fsync) and remember it.
+        """Append a new verdict to the store and return once it is durable (flush + fsync); remember it.
 
-        The fsync runs in a worker thread so that a slow disk never stalls the event loop (and with it
-        every LLM call in flight); the lock keeps lines whole and in order.
+        Group commit: verdicts that arrive while a write is under way go out together in the next one,
+        with one fsync, instead of each waiting for its own. The writes run in a worker thread so that
+        a slow disk never stalls the event loop (and with it every LLM call in flight); the lock keeps
+        lines whole and in order.
         """
+        self._unwritten.append(verdict)
+        self._queued += 1
+        mine = self._queued
         async with self.write_lock:
-            await asyncio.to_thread(self.writer.write, verdict)
+            if self._durable < mine:  # not yet written by the batch of an earlier caller
+                batch, self._unwritten = self._unwritten, []
+                try:
+                    await asyncio.to_thread(self.writer.write_all, batch)
+                except BaseException:  # not durable: the next caller tries these again (or fails too)
+                    self._unwritten = batch + self._unwritten
+                    raise
+                self._durable += len(batch)
         self.stored[verdict.key] = verdict
         for callback in self.on_verdict:
             callback(verdict, False)
@@ -131,6 +150,8 @@ def build_graph(context: GraphContext) -> StateGraph[ClipState]:
             for callback in context.on_verdict:
                 callback(existing, True)
             return {"verdicts": [existing.model_dump(mode="json")]}
+        if context.on_waiting is not None:
+            context.on_waiting(task.clip.clip_id)
         verdict = await context.agent_fn(task)
         verdict.truth = verdict.truth or task.clip.label
         flags = injection_flags(evidence.text for evidence in task.evidence.values())
@@ -180,6 +201,8 @@ async def _perceive_media(
             else "perception tools are not installed"
         )
         return Evidence(modality=modality, available=False, quality=0.0, reason=reason)
+    if context.on_waiting is not None:
+        context.on_waiting(clip.clip_id)
     async with context.perception_slots:
         try:
             return await asyncio.to_thread(context.perceive_fn, clip, media_path, modality)

@@ -235,7 +235,7 @@ async def _drive(
     stop: asyncio.Event,
 ) -> RayRunSummary:
     """Feed clips to the least busy worker and store the verdicts they stream back."""
-    summary = RayRunSummary()
+    summary = RayRunSummary(models=list(dict.fromkeys(model for _, model in conditions)))
     loaded = run.load()
     busy = [0] * len(pool)
     free = asyncio.Semaphore(slots)

@@ -107,6 +107,9 @@ class RelayWriter(VerdictWriter):
     def write(self, verdict: Verdict, *, sync: bool = True) -> None:
         """Nothing to write here."""
 
+    def write_all(self, verdicts: Sequence[Verdict]) -> None:
+        """Nothing to write here."""
+
     def sync(self) -> None:
         """Nothing to flush: durability is the driver's job."""
 

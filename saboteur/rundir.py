@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -234,6 +234,13 @@ class VerdictWriter:
         self._handle.write(verdict.model_dump_json() + "\n")
         if sync:
             self.sync()
+
+    def write_all(self, verdicts: Sequence[Verdict]) -> None:
+        """Write several verdicts and make them durable with one fsync (a group commit)."""
+        if self._handle is None:
+            raise RuntimeError("VerdictWriter used outside its context")
+        self._handle.write("".join(verdict.model_dump_json() + "\n" for verdict in verdicts))
+        self.sync()
 
     def sync(self) -> None:
         """Flush and fsync what was written."""

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import os
+import ssl
+import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import openai
 from openai import AsyncOpenAI
@@ -210,6 +213,30 @@ def describe_error(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}".splitlines()[0][:240]
 
 
+@functools.lru_cache(maxsize=4)
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """The TLS context every backend of the process shares (per ``SSL_CERT_FILE``/``SSL_CERT_DIR``).
+
+    Loading the system's CA store costs ~30 ms; without sharing, every backend (every ``saboteur.run``
+    call of a notebook) paid it again before its first request.
+    """
+    if cert_file or cert_dir:
+        return ssl.create_default_context(cafile=cert_file, capath=cert_dir)
+    if sys.platform in ("win32", "darwin"):  # the system's trust store, as the HTTP client does there
+        try:
+            import truststore
+        except ImportError:
+            pass
+        else:
+            return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return ssl.create_default_context()
+
+
+def shared_tls_context() -> ssl.SSLContext:
+    """The process's shared TLS context for the current certificate settings."""
+    return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
 class Backend:
     """An OpenAI-compatible server and model, with retries, a timeout, a concurrency limit and a cache."""
 
@@ -223,6 +250,7 @@ class Backend:
             api_key=config.api_key or NO_KEY,
             timeout=config.timeout_s,
             max_retries=0,
+            http_client=openai.DefaultAsyncHttpxClient(verify=shared_tls_context()),
         )
         self._semaphore = asyncio.Semaphore(config.concurrency)
         self._model: str | None = config.model
@@ -276,6 +304,11 @@ class Backend:
             if hit is not None:
                 response = ChatResponse.model_validate(hit)
                 return response.model_copy(update={"cached": True, "latency_s": 0.0, "attempts": 0})
+        # the request body is built once, outside the concurrency limit, and posted as it is: the client's
+        # typed create() would re-walk the whole body (JSON schema included) against its TypedDicts on
+        # every attempt, and parse the reply into models, costing ~2 ms of event-loop time per call that
+        # delays every other call in flight; a slot is held only for the HTTP exchange itself
+        request = {**body, "model": model, "messages": list(messages)}
         attempts = 0
         started = time.perf_counter()
         retrying = AsyncRetrying(
@@ -289,15 +322,14 @@ class Backend:
                 with attempt:
                     attempts += 1
                     async with self._semaphore:
-                        raw = await self._client.chat.completions.create(
-                            model=model,
-                            messages=cast(Any, list(messages)),
-                            extra_body=body,
-                        )
+                        content = await self._client.post("/chat/completions", cast_to=bytes, body=request)
+                    raw = json.loads(content)
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             suffix = f" after {attempts} attempts" if attempts > 1 else ""
             raise BackendError(describe_error(exc) + suffix) from exc
-        response = _reduce(raw.model_dump(), latency=time.perf_counter() - started, attempts=attempts)
+        if not isinstance(raw, dict):
+            raise BackendError("malformed response body (not a JSON object)")
+        response = _reduce(raw, latency=time.perf_counter() - started, attempts=attempts)
         if use_cache and self.cache is not None:
             record = response.model_dump(exclude={"cached", "latency_s", "attempts"})
             await asyncio.to_thread(self.cache.put, key, record)
