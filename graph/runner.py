@@ -115,7 +115,8 @@ async def run_manifest(
             await _tune_checkpoints(saver)
             checkpointed = await _checkpointed_threads(saver)
             app = build_graph(context).compile(checkpointer=saver)
-            slots = asyncio.Semaphore(max(1, clip_slots or max(2, concurrency)))
+            slot_count = max(1, clip_slots or max(2, concurrency))
+            slots = asyncio.Semaphore(slot_count)
             tasks: set[asyncio.Task[None]] = set()
 
             async def one_clip(item: ManifestClip) -> None:
@@ -138,7 +139,8 @@ async def run_manifest(
                 task = asyncio.create_task(one_clip(item))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
-                await _until_waiting(task, ready)
+                if summary.clips <= slot_count:  # filling the pipeline (see _until_waiting)
+                    await _until_waiting(task, ready)
             if tasks:
                 await asyncio.gather(*tasks)
     summary.status = "interrupted" if stop.is_set() else "complete"
@@ -151,9 +153,11 @@ async def run_manifest(
 async def _until_waiting(task: asyncio.Task[None], ready: asyncio.Event) -> None:
     """Return once a just-started clip waits on something slow (a model call, perception) or has ended.
 
-    Clips are started one after another this way, not all at once: started together, their
-    bookkeeping (checkpoint reads and writes, fan-out) interleaves on the event loop and the
-    checkpointer's single connection, and every clip's first model call waits for all of them.
+    While the pipeline fills, clips are started one after another this way, not all at once: started
+    together, their bookkeeping (checkpoint reads and writes, fan-out) interleaves on the event loop and
+    the checkpointer's single connection, and every clip's first model call waits for all of them. Once
+    it is full, a clip starts as soon as a slot frees: the calls of the clips in flight already keep the
+    model busy, and waiting here would only make clip start-up a bottleneck with a fast model.
     """
     signal = asyncio.ensure_future(ready.wait())
     try:
