@@ -13,6 +13,7 @@ from saboteur.eval.evaluate import evaluate_run
 from saboteur.graph.api import public_url, run
 from saboteur.graph.manifest import ManifestReader
 from saboteur.injection import injection_flags
+from saboteur.rundir import RunDir
 
 SECRET = "sk-test-DO-NOT-STORE-0123456789abcdef"
 ANSWER = {
@@ -128,3 +129,24 @@ def test_secrets_are_never_stored_and_media_text_stays_data(tmp_path: Path) -> N
     )
     result, _ = evaluate_run(out)
     assert result.flagged_clips == {"sneaky": ["ignore-instructions"]}
+
+
+def test_unusable_tls_certificates_are_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "m.csv").write_text("clip_id,transcript,label\nc1,hello there,joy\n")
+    (tmp_path / "empty.pem").write_text("not a certificate\n")
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    for bundle, reason in [("missing.pem", "No such file"), ("empty.pem", "no certificate")]:
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / bundle))
+        with pytest.raises(
+            SaboteurError, match=f"cannot load TLS certificates from SSL_CERT_FILE=.*{reason}"
+        ):
+            run(
+                tmp_path / "m.csv",
+                tmp_path / "run",
+                modalities=["transcript"],
+                base_url="http://127.0.0.1:9/v1",
+            )
+    stopped = RunDir(tmp_path / "run")
+    assert stopped.read_config().status == "interrupted" and stopped.load().verdicts == []

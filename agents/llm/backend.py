@@ -221,7 +221,16 @@ def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
     call of a notebook) paid it again before its first request.
     """
     if cert_file or cert_dir:
-        return ssl.create_default_context(cafile=cert_file, capath=cert_dir)
+        try:
+            return ssl.create_default_context(cafile=cert_file, capath=cert_dir)
+        except OSError as exc:  # a missing path, or a file with no certificate in it (ssl.SSLError)
+            where = " and ".join(
+                f"{name}={value}"
+                for name, value in (("SSL_CERT_FILE", cert_file), ("SSL_CERT_DIR", cert_dir))
+                if value
+            )
+            reason = exc.strerror or str(exc)
+            raise SaboteurError(f"cannot load TLS certificates from {where}: {reason}") from None
     if sys.platform in ("win32", "darwin"):  # the system's trust store, as the HTTP client does there
         try:
             import truststore
