@@ -1,6 +1,6 @@
 """Run every benchmark in bench/ and end with one JSON line of measured figures (``make bench``).
 
-Each ``bench/bench_*.py`` module has ``run() -> dict[str, float]``; figures are measured side by side in
+Each ``bench/bench_*.py`` module has ``run() -> dict[str, float | str]``; figures are measured side by side in
 this one process so that ratios compare like with like on a noisy shared machine.
 """
 

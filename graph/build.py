@@ -32,6 +32,11 @@ Condition = tuple[str, str]
 """(strategy, model)."""
 
 
+def condition_models(conditions: Sequence[Condition]) -> list[str]:
+    """The model names of ``conditions``, each once, in order."""
+    return list(dict.fromkeys(model for _, model in conditions))
+
+
 @dataclass
 class GraphContext:
     """What the nodes share within one run (not part of the checkpointed state)."""

@@ -6,8 +6,8 @@ The driver (this process) streams the manifest, probes each LLM server once, and
 Each clip goes to the least busy worker together with the verdicts of that clip already in the store;
 the worker runs the same per-clip graph as the local executor and streams each verdict back as it is
 made. Only the driver appends to ``verdicts.jsonl``, through the same :meth:`GraphContext.record` (flush
-+ fsync per line), so resuming works as with the local executor: finished agent calls are never sent
-again, clips whose every call is stored are not sent at all.
++ fsync before a verdict counts as stored), so resuming works as with the local executor: finished agent
+calls are never sent again, clips whose every call is stored are not sent at all.
 
 Ray is an optional extra (``pip install 'saboteur[ray]'``), imported only here and only when used.
 """
@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import Field
 
 from saboteur.errors import SaboteurError
-from saboteur.graph.build import GraphContext, reusable_verdicts
+from saboteur.graph.build import GraphContext, condition_models, reusable_verdicts
 from saboteur.graph.manifest import ManifestClip, ManifestReader
 from saboteur.graph.ray_worker import ClipWorker, LimiterStats, LlmLimiter, WorkerSpec
 from saboteur.graph.runner import ProgressFn, RunSummary, initial_state, verdict_counter
@@ -235,7 +235,7 @@ async def _drive(
     stop: asyncio.Event,
 ) -> RayRunSummary:
     """Feed clips to the least busy worker and store the verdicts they stream back."""
-    summary = RayRunSummary(models=list(dict.fromkeys(model for _, model in conditions)))
+    summary = RayRunSummary(models=condition_models(conditions))
     loaded = run.load()
     busy = [0] * len(pool)
     free = asyncio.Semaphore(slots)

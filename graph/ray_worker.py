@@ -104,10 +104,7 @@ class RelayWriter(VerdictWriter):
     def __init__(self) -> None:
         super().__init__(Path(os.devnull))
 
-    def write(self, verdict: Verdict, *, sync: bool = True) -> None:
-        """Nothing to write here."""
-
-    def write_all(self, verdicts: Sequence[Verdict]) -> None:
+    def write_all(self, verdicts: Sequence[Verdict], *, sync: bool = True) -> None:
         """Nothing to write here."""
 
     def sync(self) -> None:

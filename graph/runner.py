@@ -1,9 +1,9 @@
 """The batch runner: every clip of a manifest through the per-clip graph, concurrently, resumably.
 
 Clips stream from the manifest (memory stays bounded); at most ``clip_slots`` clips are in flight, and
-the LLM calls of all of them share one concurrency limit. Clips are started one after another: each as
-soon as the one before waits on a model call or on perception, so that the first calls go out at once
-instead of after every clip's bookkeeping. Each clip is one LangGraph thread in a SQLite
+the LLM calls of all of them share one concurrency limit. While the slots fill, clips are started one
+after another: each as soon as the one before waits on a model call or on perception, so that the first
+calls go out at once instead of after every clip's bookkeeping. Each clip is one LangGraph thread in a SQLite
 checkpointer under the run directory, so a killed run resumes inside a clip; verdicts already in the
 store are never asked for again. Ctrl-C stops starting clips, lets the ones in flight finish, flushes and
 marks the run ``interrupted``; a second Ctrl-C cancels them.
@@ -21,7 +21,13 @@ from typing import Any
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from pydantic import BaseModel, Field
 
-from saboteur.graph.build import Condition, GraphContext, build_graph, reusable_verdicts
+from saboteur.graph.build import (
+    Condition,
+    GraphContext,
+    build_graph,
+    condition_models,
+    reusable_verdicts,
+)
 from saboteur.graph.manifest import ManifestClip, ManifestIssue, ManifestReader
 from saboteur.graph.state import AgentFn, AgentTask, PerceiveFn
 from saboteur.labels import LabelSet
@@ -83,7 +89,7 @@ async def run_manifest(
     ``concurrency`` HTTP calls in flight and free a slot as soon as a response arrives (not after it
     is parsed), which keeps the server busier.
     """
-    summary = RunSummary(models=list(dict.fromkeys(model for _, model in conditions)))
+    summary = RunSummary(models=condition_models(conditions))
     started = time.perf_counter()
     stop = stop or asyncio.Event()
     loaded = run.load()
@@ -135,11 +141,13 @@ async def run_manifest(
                 if stop.is_set():
                     slots.release()
                     break
-                ready = waiting[item.clip.clip_id] = asyncio.Event()
+                filling = summary.clips <= slot_count  # the pipeline fills (see _until_waiting)
+                if filling:
+                    ready = waiting[item.clip.clip_id] = asyncio.Event()
                 task = asyncio.create_task(one_clip(item))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
-                if summary.clips <= slot_count:  # filling the pipeline (see _until_waiting)
+                if filling:
                     await _until_waiting(task, ready)
             if tasks:
                 await asyncio.gather(*tasks)
@@ -170,8 +178,8 @@ async def _tune_checkpoints(saver: AsyncSqliteSaver) -> None:
     """WAL with ``synchronous=NORMAL`` and a short log: a commit no longer waits for an fsync.
 
     Checkpoints then survive a crash of the process (the case resumption is for) but the last few may
-    be lost with the machine's power; either way the verdict store, which is fsynced line by line, says
-    which agent calls are done, so a lost checkpoint only means a clip's graph restarts from its start.
+    be lost with the machine's power; either way the verdict store, fsynced before a verdict counts as
+    stored, says which agent calls are done, so a lost checkpoint only means a clip's graph restarts.
     """
     await saver.setup()
     await saver.conn.execute("PRAGMA synchronous=NORMAL")

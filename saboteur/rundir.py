@@ -214,7 +214,8 @@ class RunDir:
 
 
 class VerdictWriter:
-    """Appends verdict lines with flush + fsync per line, so a crash loses at most one line."""
+    """Appends verdict lines, flushed and fsynced before a write returns: a crash loses at most the lines
+    of the write under way, whose verdicts no caller has yet been told are stored."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -229,18 +230,15 @@ class VerdictWriter:
 
     def write(self, verdict: Verdict, *, sync: bool = True) -> None:
         """Write one verdict; with ``sync`` (the default) it is durable before this returns."""
-        if self._handle is None:
-            raise RuntimeError("VerdictWriter used outside its context")
-        self._handle.write(verdict.model_dump_json() + "\n")
-        if sync:
-            self.sync()
+        self.write_all([verdict], sync=sync)
 
-    def write_all(self, verdicts: Sequence[Verdict]) -> None:
-        """Write several verdicts and make them durable with one fsync (a group commit)."""
+    def write_all(self, verdicts: Sequence[Verdict], *, sync: bool = True) -> None:
+        """Write several verdicts; with ``sync`` they are durable, with one fsync, before this returns."""
         if self._handle is None:
             raise RuntimeError("VerdictWriter used outside its context")
         self._handle.write("".join(verdict.model_dump_json() + "\n" for verdict in verdicts))
-        self.sync()
+        if sync:
+            self.sync()
 
     def sync(self) -> None:
         """Flush and fsync what was written."""
